@@ -1,0 +1,186 @@
+// Package cache holds the caching patterns that put Redis in front of
+// Postgres, one pattern per file, each with its guarantees in its doc comment
+// and a test beside it that forces the race it defends against:
+//
+//   - aside.go: cache-aside reads with fill leases, negative caching, and the
+//     version-guarded write-through set and delete tombstone;
+//   - namespace.go: version (namespace) invalidation for list pages;
+//   - readthrough.go and tags.go: a read-through repository decorator whose
+//     entries carry tags, and tag invalidation;
+//   - invalidate.go: key, pattern, tag and namespace invalidation for the admin API;
+//   - writebehind.go: write-behind ingest through a Redis Stream;
+//   - stampede.go: StampedeGuard for expensive computations;
+//   - codec.go: the one entry format, encrypted.
+//
+// Nothing here knows about HTTP.
+package cache
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Status says where a read was served from; it becomes the X-Cache header.
+type Status string
+
+// The X-Cache values of the contract.
+const (
+	Hit    Status = "HIT"    // served from Redis
+	Miss   Status = "MISS"   // loaded from Postgres (and cached when allowed)
+	Stale  Status = "STALE"  // served a value past its soft expiry while one refresh runs
+	Bypass Status = "BYPASS" // Redis unavailable: served from Postgres, nothing cached
+)
+
+// Pattern names, used as the X-Cache-Pattern header and as metric labels.
+const (
+	PatternAside       = "cache-aside"
+	PatternWriteThough = "write-through"
+	PatternWriteBehind = "write-behind"
+	PatternNamespace   = "version"
+	PatternReadThrough = "read-through"
+	PatternStampede    = "stampede-protection"
+)
+
+// Result is a read that may have come from the cache: the exact response
+// body, the entity version when there is one (for ETag), and where it came from.
+type Result struct {
+	Body    []byte
+	Version int64
+	Status  Status
+	// Pattern names the pattern that served it (X-Cache-Pattern).
+	Pattern string
+}
+
+// Keys builds the physical Redis keys of the service: Prefix + logical key.
+// Every key the service touches is built here, so nothing escapes the prefix.
+type Keys struct {
+	Prefix string
+}
+
+// Analysis is the entry of one analysis: "analysis:{id}".
+func (k Keys) Analysis(id uuid.UUID) string { return k.Prefix + "analysis:" + id.String() }
+
+// Namespace is the version counter of a namespace: "ns:{name}".
+func (k Keys) Namespace(name string) string { return k.Prefix + "ns:" + name }
+
+// Tag is the member set of a tag: "tag:{tag}".
+func (k Keys) Tag(tag string) string { return k.Prefix + "tag:" + tag }
+
+// TagGeneration is the generation counter of a tag: "taggen:{tag}".
+func (k Keys) TagGeneration(tag string) string { return k.Prefix + "taggen:" + tag }
+
+// UserList is a cached page of one owner's analyses: "ulist:{owner}:{skip}:{limit}".
+func (k Keys) UserList(owner uuid.UUID, skip, limit int) string {
+	return k.Prefix + "ulist:" + owner.String() + ":" + strconv.Itoa(skip) + ":" + strconv.Itoa(limit)
+}
+
+// Lock is the stampede lock of a logical key: "lock:{key}".
+func (k Keys) Lock(logical string) string { return k.Prefix + "lock:" + logical }
+
+// Logical returns the logical key of a physical one.
+func (k Keys) Logical(physical string) string { return physical[len(k.Prefix):] }
+
+// Client is what the patterns need from Redis: any go-redis client
+// (single node, Sentinel or Cluster).
+type Client = redis.UniversalClient
+
+// Metrics counts cache outcomes per pattern, for /metrics and for the
+// CacheStats of the admin API (which reads the atomic mirrors). The zero
+// value is not usable; build it with NewMetrics.
+type Metrics struct {
+	lookups *prometheus.CounterVec // pattern, result
+	errors  *prometheus.CounterVec // pattern, op
+	log     *slog.Logger
+
+	hits, misses, errorsTotal atomic.Int64
+
+	// Write-behind counters (CacheStats.write_behind).
+	WBFlushed, WBRetried, WBDeadLettered atomic.Int64
+	// Stampede counters (CacheStats.stampede).
+	Computations, Coalesced, LockTimeouts atomic.Int64
+
+	wbFlushed, wbRetried, wbDead          prometheus.Counter
+	computations, coalesced, lockTimeouts prometheus.Counter
+}
+
+// NewMetrics registers the cache metrics on reg (nil: a private registry,
+// for tests) and logs cache errors to log.
+func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		reg.MustRegister(c)
+		return c
+	}
+	m := &Metrics{
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cache_lookups_total", Help: "Cache lookups by pattern and result (hit, miss, stale, bypass).",
+		}, []string{"pattern", "result"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cache_errors_total", Help: "Redis errors by pattern and operation.",
+		}, []string{"pattern", "op"}),
+		log:          log,
+		wbFlushed:    counter("write_behind_flushed_total", "Write-behind entries committed to Postgres."),
+		wbRetried:    counter("write_behind_retried_total", "Write-behind flush attempts that failed and will be retried."),
+		wbDead:       counter("write_behind_dead_lettered_total", "Write-behind entries moved to the dead-letter stream."),
+		computations: counter("stampede_computations_total", "Expensive computations actually run."),
+		coalesced:    counter("stampede_coalesced_total", "Requests served by another request's computation."),
+		lockTimeouts: counter("stampede_lock_timeouts_total", "Waits for another computation that timed out."),
+	}
+	reg.MustRegister(m.lookups, m.errors)
+	return m
+}
+
+// Lookup counts one read of pattern with its outcome.
+func (m *Metrics) Lookup(pattern string, s Status) {
+	switch s {
+	case Hit, Stale:
+		m.hits.Add(1)
+	case Miss:
+		m.misses.Add(1)
+	}
+	m.lookups.WithLabelValues(pattern, string(s)).Inc()
+}
+
+// Error logs a Redis failure with its key and counts it. It never hides
+// the failure: callers fall back to Postgres and answer BYPASS.
+func (m *Metrics) Error(ctx context.Context, pattern, op, key string, err error) {
+	m.errorsTotal.Add(1)
+	m.errors.WithLabelValues(pattern, op).Inc()
+	m.log.LogAttrs(ctx, slog.LevelWarn, "cache error",
+		slog.String("pattern", pattern), slog.String("op", op), slog.String("key", key), slog.Any("error", err))
+}
+
+// Flushed counts n write-behind entries committed to Postgres.
+func (m *Metrics) Flushed(n int) { m.WBFlushed.Add(int64(n)); m.wbFlushed.Add(float64(n)) }
+
+// Retried counts one failed flush attempt that will be retried.
+func (m *Metrics) Retried(n int) { m.WBRetried.Add(int64(n)); m.wbRetried.Add(float64(n)) }
+
+// DeadLettered counts n entries moved to the dead-letter stream.
+func (m *Metrics) DeadLettered(n int) { m.WBDeadLettered.Add(int64(n)); m.wbDead.Add(float64(n)) }
+
+// Computed counts one expensive computation actually run.
+func (m *Metrics) Computed() { m.Computations.Add(1); m.computations.Inc() }
+
+// CoalescedOne counts one request served by another request's computation.
+func (m *Metrics) CoalescedOne() { m.Coalesced.Add(1); m.coalesced.Inc() }
+
+// LockTimeout counts one wait for another computation that timed out.
+func (m *Metrics) LockTimeout() { m.LockTimeouts.Add(1); m.lockTimeouts.Inc() }
+
+// Totals returns hits (HIT and STALE), misses and Redis errors since start.
+func (m *Metrics) Totals() (hits, misses, errors int64) {
+	return m.hits.Load(), m.misses.Load(), m.errorsTotal.Load()
+}

@@ -1,0 +1,47 @@
+package domain
+
+import (
+	"testing"
+	"time"
+)
+
+func TestAppendPythonFloat(t *testing.T) {
+	cases := map[float64]string{
+		1: "1.0", 0.5: "0.5", 0: "0.0", 0.1: "0.1", 0.0001: "0.0001", 0.00001: "1e-05",
+		1.5e-7: "1.5e-07", 1e15: "1000000000000000.0", 1e16: "1e+16", 123.456: "123.456",
+		-2.5: "-2.5", 0.30000000000000004: "0.30000000000000004", 1.0 / 3: "0.3333333333333333",
+	}
+	for in, want := range cases {
+		if got := string(AppendPythonFloat(nil, in)); got != want {
+			t.Errorf("AppendPythonFloat(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAppendJSONString(t *testing.T) {
+	cases := map[string]string{
+		`a"b\c`:        `"a\"b\\c"`,
+		"\n\r\t\b\f":    `"\n\r\t\b\f"`,
+		"\x01\x1f\x7f":  "\"\\u0001\\u001f\x7f\"",
+		"héllo \u2028✓": "\"héllo \u2028✓\"",
+		"<&>":           `"<&>"`,
+	}
+	for in, want := range cases {
+		if got := string(AppendJSONString(nil, in)); got != want {
+			t.Errorf("AppendJSONString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestAppendJSONTime(t *testing.T) {
+	ts := time.Date(2026, 11, 26, 10, 20, 30, 123456789, time.UTC)
+	if got := string(AppendJSONTime(nil, ts)); got != `"2026-11-26T10:20:30.123456Z"` {
+		t.Errorf("got %s", got)
+	}
+	if got := string(AppendJSONTime(nil, ts.Truncate(time.Second))); got != `"2026-11-26T10:20:30Z"` {
+		t.Errorf("got %s", got)
+	}
+	if got := string(AppendJSONTime(nil, time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.UTC))); got != `"2026-01-02T03:04:05.120000Z"` {
+		t.Errorf("got %s", got)
+	}
+}

@@ -1,0 +1,246 @@
+// Package testenv gives each integration-test package its own Postgres
+// database and its own Redis key prefix, so packages can run in parallel
+// against one server.
+//
+// Servers come from TEST_DATABASE_URL and TEST_REDIS_URL when they are set
+// (make test sets them to the local services); otherwise Run starts
+// containers with dockertest (images overridable with TEST_POSTGRES_IMAGE and
+// TEST_REDIS_IMAGE for mirrors). When neither is possible the package fails
+// with a message saying how to provide a server. Containers are purged when
+// the package ends, whether its tests passed, failed or panicked.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+//
+// and in a test: env := testenv.Get(t).
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/ory/dockertest/v3"
+	"github.com/redis/go-redis/v9"
+)
+
+// Env is what a test package gets: a private database and a private prefix.
+type Env struct {
+	// DatabaseURL points at a database created for this package and dropped after it.
+	DatabaseURL string
+	// RedisURL points at the Redis server (shared); isolate with RedisPrefix.
+	RedisURL string
+	// RedisPrefix is unique to this package run; every key it leaves is deleted after it.
+	RedisPrefix string
+}
+
+var current *Env
+
+// Get returns the package's Env. It fails the test when TestMain did not call Run.
+func Get(tb testing.TB) *Env {
+	tb.Helper()
+	if current == nil {
+		tb.Fatal("testenv: call os.Exit(testenv.Run(m)) from TestMain in this package")
+	}
+	return current
+}
+
+// Run provisions the package's Env, runs m and tears everything down. It
+// returns the exit code for os.Exit.
+func Run(m *testing.M) (code int) {
+	var cleanups []func()
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "testenv: panic: %v\n", r)
+			code = 2
+		}
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+
+	dbServer, redisURL, stop, err := servers()
+	if stop != nil {
+		cleanups = append(cleanups, stop)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
+
+	suffix := randomSuffix()
+	dbURL, dropDB, err := createDatabase(dbServer, "t_"+suffix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testenv:", err)
+		return 1
+	}
+	cleanups = append(cleanups, dropDB)
+
+	prefix := "test:" + suffix + ":"
+	cleanups = append(cleanups, func() { deletePrefix(redisURL, prefix) })
+
+	current = &Env{DatabaseURL: dbURL, RedisURL: redisURL, RedisPrefix: prefix}
+	return m.Run()
+}
+
+const howTo = `integration tests need Postgres and Redis: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) and TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0), or run a Docker engine so that dockertest can start containers`
+
+// servers returns the Postgres server URL and the Redis URL, starting
+// containers for what the environment does not provide.
+func servers() (dbServer, redisURL string, stop func(), err error) {
+	dbServer, redisURL = os.Getenv("TEST_DATABASE_URL"), os.Getenv("TEST_REDIS_URL")
+	if dbServer != "" && redisURL != "" {
+		return dbServer, redisURL, nil, nil
+	}
+	pool, err := dockertest.NewPool("")
+	if err == nil {
+		err = pool.Client.Ping()
+	}
+	if err != nil {
+		return "", "", nil, fmt.Errorf("%s (docker: %v)", howTo, err)
+	}
+	pool.MaxWait = 2 * time.Minute
+	var resources []*dockertest.Resource
+	stop = func() {
+		for _, r := range resources {
+			_ = pool.Purge(r)
+		}
+	}
+	if dbServer == "" {
+		r, err := pool.RunWithOptions(&dockertest.RunOptions{
+			Repository: image("TEST_POSTGRES_IMAGE", "postgres"), Tag: imageTag("TEST_POSTGRES_IMAGE", "15-alpine"),
+			Env: []string{"POSTGRES_HOST_AUTH_METHOD=trust"},
+		}, func(c *dockertestHostConfig) { c.AutoRemove = true })
+		if err != nil {
+			return "", "", stop, fmt.Errorf("start postgres container: %w (%s)", err, howTo)
+		}
+		resources = append(resources, r)
+		_ = r.Expire(600)
+		dbServer = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", r.GetHostPort("5432/tcp"))
+		if err := pool.Retry(func() error {
+			conn, err := pgx.Connect(context.Background(), dbServer)
+			if err != nil {
+				return err
+			}
+			return conn.Close(context.Background())
+		}); err != nil {
+			return "", "", stop, fmt.Errorf("postgres container never answered: %w", err)
+		}
+	}
+	if redisURL == "" {
+		r, err := pool.RunWithOptions(&dockertest.RunOptions{
+			Repository: image("TEST_REDIS_IMAGE", "redis"), Tag: imageTag("TEST_REDIS_IMAGE", "7-alpine"),
+		}, func(c *dockertestHostConfig) { c.AutoRemove = true })
+		if err != nil {
+			return "", "", stop, fmt.Errorf("start redis container: %w (%s)", err, howTo)
+		}
+		resources = append(resources, r)
+		_ = r.Expire(600)
+		redisURL = "redis://" + r.GetHostPort("6379/tcp") + "/0"
+		if err := pool.Retry(func() error {
+			opt, _ := redis.ParseURL(redisURL)
+			c := redis.NewClient(opt)
+			defer c.Close()
+			return c.Ping(context.Background()).Err()
+		}); err != nil {
+			return "", "", stop, fmt.Errorf("redis container never answered: %w", err)
+		}
+	}
+	return dbServer, redisURL, stop, nil
+}
+
+// image returns the repository part of $env ("mirror/postgres:15" → "mirror/postgres"), or def.
+func image(env, def string) string {
+	v := os.Getenv(env)
+	if v == "" {
+		return def
+	}
+	if i := strings.LastIndex(v, ":"); i > strings.LastIndex(v, "/") {
+		return v[:i]
+	}
+	return v
+}
+
+// imageTag returns the tag part of $env, or def.
+func imageTag(env, def string) string {
+	v := os.Getenv(env)
+	if i := strings.LastIndex(v, ":"); v != "" && i > strings.LastIndex(v, "/") {
+		return v[i+1:]
+	}
+	if v != "" {
+		return "latest"
+	}
+	return def
+}
+
+// createDatabase creates database name on the server of serverURL and
+// returns its URL and a function that drops it.
+func createDatabase(serverURL, name string) (string, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to TEST_DATABASE_URL: %w (%s)", err, howTo)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create test database %s: %w", name, err)
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse TEST_DATABASE_URL: %w", err)
+	}
+	u.Path = "/" + name
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, serverURL)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: drop database:", err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv: drop database:", err)
+		}
+	}
+	return u.String(), drop, nil
+}
+
+// deletePrefix removes every key under prefix with SCAN + UNLINK.
+func deletePrefix(redisURL, prefix string) {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 500 {
+			c.Unlink(ctx, batch...)
+			batch = batch[:0]
+		}
+	}
+	if len(batch) > 0 {
+		c.Unlink(ctx, batch...)
+	}
+}
+
+func randomSuffix() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
