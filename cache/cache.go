@@ -184,3 +184,35 @@ func (m *Metrics) LockTimeout() { m.LockTimeouts.Add(1); m.lockTimeouts.Inc() }
 func (m *Metrics) Totals() (hits, misses, errors int64) {
 	return m.hits.Load(), m.misses.Load(), m.errorsTotal.Load()
 }
+
+// Stats is the CacheStats of the admin API: this process's counters since start.
+type Stats struct {
+	Hits, Misses, Errors int64
+	HitRatio             float64
+	WriteBehind          WriteBehindStats
+	Stampede             StampedeStats
+}
+
+// WriteBehindStats is CacheStats.write_behind. Pending is read from Redis
+// (the stream's pending and unread entries), the rest are counters.
+type WriteBehindStats struct {
+	Pending, Flushed, Retried, DeadLettered int64
+}
+
+// StampedeStats is CacheStats.stampede.
+type StampedeStats struct {
+	Computations, Coalesced, LockTimeouts int64
+}
+
+// Snapshot returns the counters as Stats; WriteBehind.Pending is left for
+// the caller to fill from Redis.
+func (m *Metrics) Snapshot() Stats {
+	h, mi, e := m.Totals()
+	s := Stats{Hits: h, Misses: mi, Errors: e}
+	if h+mi > 0 {
+		s.HitRatio = float64(h) / float64(h+mi)
+	}
+	s.WriteBehind = WriteBehindStats{Flushed: m.WBFlushed.Load(), Retried: m.WBRetried.Load(), DeadLettered: m.WBDeadLettered.Load()}
+	s.Stampede = StampedeStats{Computations: m.Computations.Load(), Coalesced: m.Coalesced.Load(), LockTimeouts: m.LockTimeouts.Load()}
+	return s
+}
