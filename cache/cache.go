@@ -216,3 +216,23 @@ func (m *Metrics) Snapshot() Stats {
 	s.Stampede = StampedeStats{Computations: m.Computations.Load(), Coalesced: m.Coalesced.Load(), LockTimeouts: m.LockTimeouts.Load()}
 	return s
 }
+
+// ChangeListener is told, before a write answers, that analyses of these
+// owners changed, so every list that could contain them is invalidated
+// (the list namespace version and each owner's tag). It never fails the
+// write: an invalidation Redis refused goes to the Backlog, and this
+// process bypasses Redis until the Backlog is drained.
+type ChangeListener interface {
+	AnalysesChanged(ctx context.Context, owners ...uuid.UUID)
+}
+
+// Selector is the body of POST /api/v1/cache/invalidate: exactly one field
+// is set (the API layer enforces that). Keys and Pattern are logical (the
+// prefix is added here, never by the client), so nothing outside
+// CACHE_PREFIX can be named.
+type Selector struct {
+	Keys      []string
+	Pattern   *string
+	Tags      []string
+	Namespace *string
+}
