@@ -8,14 +8,14 @@ import (
 // Error codes. Every error the service returns to a client carries one of
 // these; api/ maps each to exactly one HTTP status in a single table.
 const (
-	ENOTFOUND          = "not_found"           // the analysis does not exist
-	ECONFLICT          = "conflict"            // the id is already taken
-	EPRECONDITION      = "precondition_failed" // If-Match did not match the current version
-	EINVALID           = "invalid"             // input the validation layer did not catch
-	EUNAVAILABLE       = "unavailable"         // Postgres cannot be reached
-	EQUEUEFULL         = "queue_full"          // write-behind queue over WRITE_BEHIND_MAX_PENDING
-	EQUEUEUNAVAILABLE  = "queue_unavailable"   // Redis cannot take write-behind entries
-	EINTERNAL          = "internal"            // anything else; logged, never shown
+	ENOTFOUND         = "not_found"           // the analysis does not exist
+	ECONFLICT         = "conflict"            // the id is already taken
+	EPRECONDITION     = "precondition_failed" // If-Match did not match the current version
+	EINVALID          = "invalid"             // input the validation layer did not catch
+	EUNAVAILABLE      = "unavailable"         // Postgres cannot be reached
+	EQUEUEFULL        = "queue_full"          // write-behind queue over WRITE_BEHIND_MAX_PENDING
+	EQUEUEUNAVAILABLE = "queue_unavailable"   // Redis cannot take write-behind entries
+	EINTERNAL         = "internal"            // anything else; logged, never shown
 )
 
 // Error is the service's one error type: a code the HTTP layer maps to a

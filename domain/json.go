@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // The encoders below write exactly the bytes FastAPI writes for these
@@ -17,9 +19,9 @@ import (
 // AppendJSON appends the AnalysisPublic JSON of a to buf.
 func (a *Analysis) AppendJSON(buf []byte) []byte {
 	buf = append(buf, `{"id":"`...)
-	buf = append(buf, a.ID.String()...)
+	buf = appendUUID(buf, a.ID)
 	buf = append(buf, `","owner_id":"`...)
-	buf = append(buf, a.OwnerID.String()...)
+	buf = appendUUID(buf, a.OwnerID)
 	buf = append(buf, `","url":`...)
 	buf = AppendJSONString(buf, a.URL)
 	buf = append(buf, `,"title":`...)
@@ -109,6 +111,18 @@ func appendFloatPtr(buf []byte, f *float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// appendUUID appends the lower-case hyphenated form of id without the
+// allocation of id.String().
+func appendUUID(buf []byte, id uuid.UUID) []byte {
+	for i, b := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			buf = append(buf, '-')
+		}
+		buf = append(buf, hexDigits[b>>4], hexDigits[b&0xf])
+	}
+	return buf
+}
+
 // AppendJSONString appends s as a JSON string the way Python's json.dumps
 // with ensure_ascii=False does: only '"', '\\' and control characters below
 // 0x20 are escaped; everything else, non-ASCII included, is written as is.
@@ -175,21 +189,24 @@ func AppendPythonFloat(buf []byte, f float64) []byte {
 		}
 		return append(buf, "0.0"...)
 	}
+	// Shortest round-tripping digits in e-notation: d[.ddd]e±XX. Everything
+	// stays on the stack: this runs for every score on every response.
 	var tmp [32]byte
-	e := strconv.AppendFloat(tmp[:0], math.Abs(f), 'e', -1, 64) // d[.ddd]e±XX
-	mant, exp := e, 0
-	for i := range e {
-		if e[i] == 'e' {
-			mant = e[:i]
-			exp, _ = strconv.Atoi(string(e[i+1:]))
-			break
+	e := strconv.AppendFloat(tmp[:0], math.Abs(f), 'e', -1, 64)
+	var digitBuf [24]byte
+	digits := digitBuf[:0]
+	exp, i := 0, 0
+	for ; i < len(e) && e[i] != 'e'; i++ {
+		if e[i] != '.' {
+			digits = append(digits, e[i])
 		}
 	}
-	digits := make([]byte, 0, len(mant))
-	for _, c := range mant {
-		if c != '.' {
-			digits = append(digits, c)
-		}
+	neg := i+1 < len(e) && e[i+1] == '-'
+	for i += 2; i < len(e); i++ {
+		exp = exp*10 + int(e[i]-'0')
+	}
+	if neg {
+		exp = -exp
 	}
 	if f < 0 {
 		buf = append(buf, '-')

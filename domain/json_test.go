@@ -3,6 +3,8 @@ package domain
 import (
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestAppendPythonFloat(t *testing.T) {
@@ -20,7 +22,7 @@ func TestAppendPythonFloat(t *testing.T) {
 
 func TestAppendJSONString(t *testing.T) {
 	cases := map[string]string{
-		`a"b\c`:        `"a\"b\\c"`,
+		`a"b\c`:         `"a\"b\\c"`,
 		"\n\r\t\b\f":    `"\n\r\t\b\f"`,
 		"\x01\x1f\x7f":  "\"\\u0001\\u001f\x7f\"",
 		"héllo \u2028✓": "\"héllo \u2028✓\"",
@@ -43,5 +45,21 @@ func TestAppendJSONTime(t *testing.T) {
 	}
 	if got := string(AppendJSONTime(nil, time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.UTC))); got != `"2026-01-02T03:04:05.120000Z"` {
 		t.Errorf("got %s", got)
+	}
+}
+
+func TestAppendUUID(t *testing.T) {
+	id := uuid.New()
+	if got := string(appendUUID(nil, id)); got != id.String() {
+		t.Fatalf("%s != %s", got, id)
+	}
+}
+
+func TestAppendJSONDoesNotAllocateIntoAReusedBuffer(t *testing.T) {
+	score, summary := 0.123456789, "s"
+	a := Analysis{Title: "t", Status: StatusPending, Score: &score, Summary: &summary, Tags: []string{"a", "b"}}
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { buf = a.AppendJSON(buf[:0]) }); n != 0 {
+		t.Fatalf("AppendJSON allocates %v times per call", n)
 	}
 }

@@ -1,0 +1,399 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+
+	"github.com/analysis-cache/service/domain"
+)
+
+// valError is one entry of a FastAPI 422 "detail" list. Keys are written in
+// FastAPI's order: type, loc, msg, input, ctx (ctx only when present).
+type valError struct {
+	typ   string
+	loc   []any // string or int parts
+	msg   string
+	input *jsonValue // nil writes null
+	ctx   string     // pre-encoded JSON object, "" when absent
+}
+
+// valErrors collects the errors of one request in FastAPI's order: path,
+// query, header, then body; within a model, fields in declaration order.
+type valErrors []valError
+
+func (e *valErrors) add(typ string, loc []any, msg string, input *jsonValue, ctx string) {
+	*e = append(*e, valError{typ: typ, loc: loc, msg: msg, input: input, ctx: ctx})
+}
+
+// write answers 422 with the errors; false when it did not (no errors).
+func (e valErrors) write(c *gin.Context) bool {
+	if len(e) == 0 {
+		return false
+	}
+	buf := make([]byte, 0, 256)
+	buf = append(buf, `{"detail":[`...)
+	for i, ve := range e {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, `{"type":`...)
+		buf = domain.AppendJSONString(buf, ve.typ)
+		buf = append(buf, `,"loc":[`...)
+		for j, part := range ve.loc {
+			if j > 0 {
+				buf = append(buf, ',')
+			}
+			switch p := part.(type) {
+			case int:
+				buf = strconv.AppendInt(buf, int64(p), 10)
+			case string:
+				buf = domain.AppendJSONString(buf, p)
+			}
+		}
+		buf = append(buf, `],"msg":`...)
+		buf = domain.AppendJSONString(buf, ve.msg)
+		buf = append(buf, `,"input":`...)
+		input := ve.input
+		if input == nil {
+			input = jsonNull
+		}
+		var ok bool
+		if buf, ok = input.appendPython(buf); !ok {
+			// Starlette renders with allow_nan=False: echoing NaN or
+			// Infinity raises, and the client gets a plain 500.
+			writeInternal(c)
+			return true
+		}
+		if ve.ctx != "" {
+			buf = append(buf, `,"ctx":`...)
+			buf = append(buf, ve.ctx...)
+		}
+		buf = append(buf, '}')
+	}
+	buf = append(buf, "]}"...)
+	c.Data(http.StatusUnprocessableEntity, jsonContentType, buf)
+	return true
+}
+
+// loc builds a location from a prefix and one more part; the prefix is
+// copied so sibling locations never share a backing array.
+func loc(prefix []any, part any) []any {
+	out := make([]any, len(prefix)+1)
+	copy(out, prefix)
+	out[len(prefix)] = part
+	return out
+}
+
+func strValue(s string) *jsonValue { return &jsonValue{kind: kindString, str: s} }
+
+func ctxString(key, value string) string {
+	return string(domain.AppendJSONString([]byte(`{"`+key+`":`), value)) + "}"
+}
+
+func ctxInt(key string, n int) string { return `{"` + key + `":` + strconv.Itoa(n) + "}" }
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return strconv.Itoa(n) + " " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+const (
+	msgMissing      = "Field required"
+	msgStringType   = "Input should be a valid string"
+	msgListType     = "Input should be a valid list"
+	msgModelAttrs   = "Input should be a valid dictionary or object to extract fields from"
+	msgUUIDType     = "UUID input should be a string, bytes or UUID object"
+	msgFloatType    = "Input should be a valid number"
+	msgFloatParsing = "Input should be a valid number, unable to parse string as a number"
+	msgIntParsing   = "Input should be a valid integer, unable to parse string as an integer"
+	statusExpected  = "'pending', 'processing', 'completed' or 'failed'"
+	urlPattern      = `^https?://\S+$`
+)
+
+// missing adds Pydantic's "missing" error; input is the enclosing object.
+func (e *valErrors) missing(l []any, obj *jsonValue) {
+	e.add("missing", l, msgMissing, obj, "")
+}
+
+// stringRule is a str field's constraints, checked in pydantic-core's
+// order: type, min_length, max_length, pattern. Lengths count characters.
+type stringRule struct {
+	min, max int
+	url      bool // ^https?://\S+$
+}
+
+func (e *valErrors) str(l []any, v *jsonValue, r stringRule) (string, bool) {
+	if v.kind != kindString {
+		e.add("string_type", l, msgStringType, v, "")
+		return "", false
+	}
+	n := utf8.RuneCountInString(v.str)
+	switch {
+	case n < r.min:
+		e.add("string_too_short", l, "String should have at least "+plural(r.min, "character"), v, ctxInt("min_length", r.min))
+	case r.max > 0 && n > r.max:
+		e.add("string_too_long", l, "String should have at most "+plural(r.max, "character"), v, ctxInt("max_length", r.max))
+	case r.url && !matchesURLPattern(v.str):
+		e.add("string_pattern_mismatch", l, "String should match pattern '"+urlPattern+"'", v, ctxString("pattern", urlPattern))
+	default:
+		return v.str, true
+	}
+	return "", false
+}
+
+// matchesURLPattern is ^https?://\S+$ as Rust's regex crate (Pydantic's)
+// reads it: \S excludes every Unicode White_Space character, and $ is the
+// end of the text only.
+func matchesURLPattern(s string) bool {
+	rest, ok := strings.CutPrefix(s, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
+			return false
+		}
+	}
+	if rest == "" {
+		return false
+	}
+	for _, r := range rest {
+		if unicode.IsSpace(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// uuidValue validates a UUID field of a body: a string parsed like the uuid
+// crate, anything else uuid_type.
+func (e *valErrors) uuidValue(l []any, v *jsonValue) (uuid.UUID, bool) {
+	if v.kind != kindString {
+		e.add("uuid_type", l, msgUUIDType, v, "")
+		return uuid.UUID{}, false
+	}
+	id, msg := parseUUID(v.str)
+	if msg != "" {
+		e.add("uuid_parsing", l, "Input should be a valid UUID, "+msg, v, ctxString("error", msg))
+		return uuid.UUID{}, false
+	}
+	return id, true
+}
+
+// status validates the status enum: only the exact value strings.
+func (e *valErrors) status(l []any, v *jsonValue) (domain.Status, bool) {
+	if v.kind == kindString && domain.Status(v.str).Valid() {
+		return domain.Status(v.str), true
+	}
+	e.add("enum", l, "Input should be "+statusExpected, v, ctxString("expected", statusExpected))
+	return "", false
+}
+
+// score validates a float in [0, 1] in lax mode: numbers, bools (as 0/1)
+// and numeric strings are accepted; le is checked before ge.
+func (e *valErrors) score(l []any, v *jsonValue) (float64, bool) {
+	var f float64
+	switch v.kind {
+	case kindInt, kindFloat:
+		f = v.num
+	case kindBool:
+		if v.boolean {
+			f = 1
+		}
+	case kindString:
+		var ok bool
+		if f, ok = parseLaxFloat(v.str); !ok {
+			e.add("float_parsing", l, msgFloatParsing, v, "")
+			return 0, false
+		}
+	default:
+		e.add("float_type", l, msgFloatType, v, "")
+		return 0, false
+	}
+	switch {
+	case f > 1:
+		e.add("less_than_equal", l, "Input should be less than or equal to 1", v, `{"le":1.0}`)
+	case f < 0:
+		e.add("greater_than_equal", l, "Input should be greater than or equal to 0", v, `{"ge":0.0}`)
+	default:
+		return f, true
+	}
+	return 0, false
+}
+
+// list validates a list field: list_type, then too_long before any item
+// (pydantic-core stops at the first item over max_length and drops the item
+// errors), then each item with its integer index, then too_short.
+func (e *valErrors) list(l []any, v *jsonValue, min, max int, item func(l []any, v *jsonValue) bool) bool {
+	if v.kind != kindArray {
+		e.add("list_type", l, msgListType, v, "")
+		return false
+	}
+	n := len(v.items)
+	if max > 0 && n > max {
+		e.add("too_long", l, "List should have at most "+plural(max, "item")+" after validation, not "+strconv.Itoa(n), v,
+			`{"field_type":"List","max_length":`+strconv.Itoa(max)+`,"actual_length":`+strconv.Itoa(n)+"}")
+		return false
+	}
+	ok := true
+	for i, it := range v.items {
+		if !item(loc(l, i), it) {
+			ok = false
+		}
+	}
+	if ok && n < min {
+		e.add("too_short", l, "List should have at least "+plural(min, "item")+" after validation, not "+strconv.Itoa(n), v,
+			`{"field_type":"List","min_length":`+strconv.Itoa(min)+`,"actual_length":`+strconv.Itoa(n)+"}")
+		return false
+	}
+	return ok
+}
+
+// tagList validates tags: at most 20 strings of 1..50 characters.
+func (e *valErrors) tagList(l []any, v *jsonValue) ([]string, bool) {
+	tags := make([]string, 0, len(v.items))
+	ok := e.list(l, v, 0, domain.MaxTags, func(l []any, it *jsonValue) bool {
+		s, ok := e.str(l, it, stringRule{min: 1, max: domain.MaxTagLength})
+		tags = append(tags, s)
+		return ok
+	})
+	return tags, ok
+}
+
+// modelObject checks that a model's input is an object (FastAPI validates
+// with from_attributes=True, hence model_attributes_type).
+func (e *valErrors) modelObject(l []any, v *jsonValue) bool {
+	if v.kind != kindObject {
+		e.add("model_attributes_type", l, msgModelAttrs, v, "")
+		return false
+	}
+	return true
+}
+
+// parseLaxFloat is pydantic-core's str_as_float: surrounding whitespace is
+// ignored, the syntax is Rust's f64 grammar (inf, infinity and nan in any
+// case included), and underscores between digits are allowed as in Python.
+func parseLaxFloat(s string) (float64, bool) {
+	s = strings.TrimFunc(s, unicode.IsSpace)
+	if !rustFloatSyntax(s) {
+		stripped, ok := stripUnderscores(s)
+		if !ok || !rustFloatSyntax(stripped) {
+			return 0, false
+		}
+		s = stripped
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && f == 0 {
+		return 0, false
+	}
+	return f, true // a range error still gives ±Inf or 0, as Rust does
+}
+
+func rustFloatSyntax(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	switch strings.ToLower(s) {
+	case "inf", "infinity", "nan":
+		return true
+	}
+	i, digits := 0, 0
+	for i < len(s) && isDigit(s[i]) {
+		i++
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		for i < len(s) && isDigit(s[i]) {
+			i++
+			digits++
+		}
+	}
+	if digits == 0 {
+		return false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// stripUnderscores removes underscores that sit between two digits, as
+// Python's numeric literals allow; any other underscore fails.
+func stripUnderscores(s string) (string, bool) {
+	if !strings.Contains(s, "_") {
+		return s, false
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '_' {
+			if i == 0 || i == len(s)-1 || !isDigit(s[i-1]) || !isDigit(s[i+1]) {
+				return "", false
+			}
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b), true
+}
+
+// parseLaxInt is pydantic-core's str_as_int: whitespace trimmed, an
+// optional sign, digits (Python underscores allowed), and a fraction of
+// zeros only ("5.00" is 5). The value saturates at the int64 range, which
+// no limit of this API comes near.
+func parseLaxInt(s string) (int64, bool) {
+	s = strings.TrimFunc(s, unicode.IsSpace)
+	if n, ok := parseSignedDigits(s); ok {
+		return n, true
+	}
+	if dot := strings.IndexByte(s, '.'); dot >= 0 && strings.Trim(s[dot+1:], "0") == "" {
+		if n, ok := parseSignedDigits(s[:dot]); ok {
+			return n, true
+		}
+	}
+	if stripped, ok := stripUnderscores(s); ok {
+		return parseSignedDigits(stripped)
+	}
+	return 0, false
+}
+
+func parseSignedDigits(s string) (int64, bool) {
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return 0, false
+		}
+		if n < (1<<63-1)/10 {
+			n = n*10 + int64(s[i]-'0')
+		} else {
+			n = 1<<63 - 1 // saturate: beyond any bound we check
+		}
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}

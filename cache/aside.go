@@ -1,0 +1,288 @@
+package cache
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/domain"
+)
+
+// Aside is cache-aside with fill leases for reads, and version-guarded
+// write-through for writes, on entries of one analysis (docs/design.md,
+// "Single analysis"). Its guarantees:
+//
+//   - A read that races a write never puts an older version back into
+//     Redis: a miss claims the key with a lease carrying a random token, and
+//     fills it with a compare-and-set that writes only while the key still
+//     holds that exact lease. A Set or Tombstone in between replaces the
+//     lease, so the stale load is served once but never cached.
+//   - Two writers racing on one key never leave an older version in Redis:
+//     Set and Tombstone go through one Lua guard that replaces the entry
+//     only when it is absent, a lease, undecodable, or older. At equal
+//     versions a tombstone beats a value, so a delayed write-through of a
+//     deleted analysis cannot resurrect it.
+//   - "Not found" is cached as a negative entry (NegativeTTL) and answered
+//     as a 404 HIT; a load error of any other kind is never cached.
+//   - Every key written has a TTL: values TTL, negatives and tombstones
+//     NegativeTTL (both ±Jitter, uniformly), leases LeaseTTL.
+//   - Redis errors are never swallowed: each is logged with its key and
+//     counted, and the read is served from Postgres with BYPASS. A Set or
+//     Tombstone that Redis refused queues an UNLINK of the key in the
+//     Backlog, and no read touches Redis until the Backlog has drained, so a
+//     key written during an outage is never served stale by this process.
+//   - Entries that do not decode (unknown format, other encryption key,
+//     tampering) are misses, counted, and overwritten by the next fill.
+//
+// An Aside is safe for concurrent use.
+type Aside struct {
+	rdb     Client
+	keys    Keys
+	codec   *Codec
+	metrics *Metrics
+	backlog *Backlog
+	opt     AsideOptions
+}
+
+// AsideOptions configures an Aside. Zero durations take the contract's
+// defaults (TTL 1h, NegativeTTL 30s, LeaseTTL 5s).
+type AsideOptions struct {
+	TTL         time.Duration // value lifetime (CACHE_TTL)
+	NegativeTTL time.Duration // "not found" and tombstone lifetime (NEGATIVE_CACHE_TTL)
+	LeaseTTL    time.Duration // how long a fill may take before another reader may fill
+	Jitter      float64       // ±fraction applied to TTL and NegativeTTL (CACHE_TTL_JITTER)
+
+	// AfterLoad is a test hook: it runs between the Postgres load and the
+	// fill of a reader that holds the lease, to force a write in between.
+	AfterLoad func(key string)
+}
+
+// NewAside returns an Aside on rdb. backlog is shared with the other
+// patterns of the process, so one outage makes every read bypass Redis
+// until all deferred invalidations are applied.
+func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, backlog *Backlog, opt AsideOptions) *Aside {
+	if opt.TTL <= 0 {
+		opt.TTL = time.Hour
+	}
+	if opt.NegativeTTL <= 0 {
+		opt.NegativeTTL = 30 * time.Second
+	}
+	if opt.LeaseTTL <= 0 {
+		opt.LeaseTTL = 5 * time.Second
+	}
+	opt.Jitter = min(max(opt.Jitter, 0), 0.9)
+	return &Aside{rdb: rdb, keys: keys, codec: codec, metrics: m, backlog: backlog, opt: opt}
+}
+
+// asideFill writes ARGV[2] with PX ARGV[3] only while KEYS[1] still holds
+// our lease ARGV[1] (token included): a write or delete in between wins.
+var asideFill = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`)
+
+// asideRelease deletes KEYS[1] only while it holds our lease ARGV[1], so a
+// failed load lets the next reader fill at once instead of after LeaseTTL.
+var asideRelease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// asideSetIfNewer is the write-through version guard: it writes entry
+// ARGV[1] (version ARGV[2]) with PX ARGV[3] when the key is absent, holds a
+// lease or an entry of another format, or holds an older version. At equal
+// versions only a tombstone (N) may replace a value (V): the delete of
+// version n happened after the write of version n.
+var asideSetIfNewer = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and string.byte(cur, 1) == 1 and string.byte(cur, 2) ~= 76 then
+  local curv = tonumber(string.match(cur, '^..(%d+):'))
+  local newv = tonumber(ARGV[2])
+  if curv then
+    if curv > newv then return 0 end
+    if curv == newv and not (string.byte(cur, 2) == 86 and string.byte(ARGV[1], 2) == 78) then
+      return 0
+    end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1`)
+
+// Get returns the entry of key, loading it from Postgres on a miss.
+//
+// load returns the exact body and its version, or an error whose code is
+// ENOTFOUND for a definite miss (cached as a negative entry). Get answers:
+// HIT from Redis; a 404 HIT (domain.ErrAnalysisNotFound) from a negative
+// entry; MISS after a load (filled when this reader held the lease);
+// BYPASS after a load when Redis failed. A not-found load returns the
+// Result with its Status and load's error.
+func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Context) (body []byte, version int64, err error)) (Result, error) {
+	if !a.backlog.Ready(ctx) {
+		return a.loadOnly(ctx, load, Bypass)
+	}
+	raw, err := a.rdb.Get(ctx, key).Bytes()
+	overwrite := false
+	switch {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		a.metrics.Error(ctx, PatternAside, "get", key, err)
+		return a.loadOnly(ctx, load, Bypass)
+	default:
+		e, derr := a.codec.Decode(raw)
+		if derr != nil {
+			// Safe to overwrite with our lease: our load starts after it.
+			a.metrics.Error(ctx, PatternAside, "decode", key, derr)
+			overwrite = true
+			break
+		}
+		switch e.Kind {
+		case KindValue:
+			a.metrics.Lookup(PatternAside, Hit)
+			return Result{Body: e.Body, Version: e.Version, Status: Hit, Pattern: PatternAside}, nil
+		case KindNegative:
+			a.metrics.Lookup(PatternAside, Hit)
+			return Result{Status: Hit, Pattern: PatternAside}, domain.ErrAnalysisNotFound
+		case KindLease:
+			// Someone else is filling: serve from Postgres, leave the fill to them.
+			return a.loadOnly(ctx, load, Miss)
+		}
+	}
+	return a.fill(ctx, key, overwrite, load)
+}
+
+// fill takes the lease, loads, and writes the entry if the lease survived.
+func (a *Aside) fill(ctx context.Context, key string, overwrite bool, load func(context.Context) ([]byte, int64, error)) (Result, error) {
+	lease := a.codec.Lease(newToken())
+	var took bool
+	var err error
+	if overwrite {
+		err = a.rdb.Set(ctx, key, lease, a.opt.LeaseTTL).Err()
+		took = err == nil
+	} else {
+		took, err = a.rdb.SetNX(ctx, key, lease, a.opt.LeaseTTL).Result()
+	}
+	if err != nil {
+		a.metrics.Error(ctx, PatternAside, "lease", key, err)
+		return a.loadOnly(ctx, load, Bypass)
+	}
+	if !took { // a writer or another reader got there between our GET and SET NX
+		return a.loadOnly(ctx, load, Miss)
+	}
+
+	body, version, lerr := load(ctx)
+	if a.opt.AfterLoad != nil {
+		a.opt.AfterLoad(key)
+	}
+	// The fill must not be lost to a client that went away after the load.
+	wctx := context.WithoutCancel(ctx)
+	var entry []byte
+	var ttl time.Duration
+	switch {
+	case lerr == nil:
+		entry, ttl = a.codec.Value(version, body), a.jitter(a.opt.TTL)
+	case domain.ErrorCode(lerr) == domain.ENOTFOUND:
+		entry, ttl = a.codec.Negative(0), a.jitter(a.opt.NegativeTTL)
+	default:
+		if rerr := asideRelease.Run(wctx, a.rdb, []string{key}, lease).Err(); rerr != nil {
+			a.metrics.Error(ctx, PatternAside, "release", key, rerr)
+		}
+		a.metrics.Lookup(PatternAside, Miss)
+		return Result{Status: Miss, Pattern: PatternAside}, lerr
+	}
+	status := Miss
+	if ferr := asideFill.Run(wctx, a.rdb, []string{key}, lease, entry, ttl.Milliseconds()).Err(); ferr != nil {
+		a.metrics.Error(ctx, PatternAside, "fill", key, ferr)
+		status = Bypass
+	}
+	a.metrics.Lookup(PatternAside, status)
+	return Result{Body: body, Version: version, Status: status, Pattern: PatternAside}, lerr
+}
+
+// loadOnly serves a read from Postgres without touching Redis.
+func (a *Aside) loadOnly(ctx context.Context, load func(context.Context) ([]byte, int64, error), status Status) (Result, error) {
+	body, version, err := load(ctx)
+	a.metrics.Lookup(PatternAside, status)
+	if err != nil {
+		return Result{Status: status, Pattern: PatternAside}, err
+	}
+	return Result{Body: body, Version: version, Status: status, Pattern: PatternAside}, nil
+}
+
+// Set writes body at version through the version guard, after the write
+// committed in Postgres. It never fails the write: when Redis refuses, the
+// error is counted and an UNLINK of key waits in the Backlog (reads bypass
+// Redis until it is applied), and Set returns nil.
+func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte) error {
+	a.guarded(ctx, PatternWriteThough, "set", key, version, a.codec.Value(version, body), a.jitter(a.opt.TTL))
+	return nil
+}
+
+// Tombstone marks key deleted at version (the analysis's last version),
+// through the same guard as Set, for NegativeTTL: a Set of that version or
+// older that arrives later loses. When Redis refuses, an UNLINK of key
+// waits in the Backlog as for Set, and Tombstone returns nil.
+func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error {
+	a.guarded(ctx, PatternWriteThough, "tombstone", key, version, a.codec.Negative(version), a.jitter(a.opt.NegativeTTL))
+	return nil
+}
+
+func (a *Aside) guarded(ctx context.Context, pattern, op, key string, version int64, entry []byte, ttl time.Duration) {
+	// The Postgres write committed: finish the cache write even if the client left.
+	ctx = context.WithoutCancel(ctx)
+	err := asideSetIfNewer.Run(ctx, a.rdb, []string{key}, entry, version, ttl.Milliseconds()).Err()
+	if err == nil {
+		return
+	}
+	a.metrics.Error(ctx, pattern, op, key, err)
+	a.backlog.Defer(func(ctx context.Context) error {
+		if err := a.rdb.Unlink(ctx, key).Err(); err != nil {
+			return fmt.Errorf("unlink %s: %w", key, err)
+		}
+		return nil
+	})
+}
+
+// Invalidate unlinks the physical keys (built by Keys) and returns how many
+// existed. Keys outside the service's prefix are refused, not touched.
+func (a *Aside) Invalidate(ctx context.Context, keys ...string) (int64, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, a.keys.Prefix) {
+			return 0, domain.Errorf(domain.EINVALID, "key %q is outside the cache prefix", k)
+		}
+	}
+	n, err := a.rdb.Unlink(ctx, keys...).Result()
+	if err != nil {
+		a.metrics.Error(ctx, PatternAside, "unlink", keys[0], err)
+		return 0, fmt.Errorf("invalidate %d keys: %w", len(keys), err)
+	}
+	return n, nil
+}
+
+// jitter returns d scaled by a uniform factor in [1-Jitter, 1+Jitter],
+// never below one millisecond, so entries written together expire apart.
+func (a *Aside) jitter(d time.Duration) time.Duration {
+	if a.opt.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + a.opt.Jitter*(2*rand.Float64()-1)))
+	}
+	return max(d, time.Millisecond)
+}
+
+// newToken returns 16 random bytes, hex-encoded: a lease nobody else holds.
+func newToken() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return hex.EncodeToString(b[:])
+}

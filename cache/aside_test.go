@@ -1,0 +1,520 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/domain"
+	"github.com/analysis-cache/service/internal/testenv"
+)
+
+// asideFixture is an Aside on the shared Redis under this package's prefix.
+type asideFixture struct {
+	aside   *Aside
+	rdb     *redis.Client
+	codec   *Codec
+	metrics *Metrics
+	backlog *Backlog
+	keys    Keys
+}
+
+func newAsideFixture(t *testing.T, opt AsideOptions) *asideFixture {
+	t.Helper()
+	env := testenv.Get(t)
+	ropt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropt)
+	t.Cleanup(func() { rdb.Close() })
+	return newAsideOn(t, rdb, Keys{Prefix: env.RedisPrefix + "aside:"}, opt)
+}
+
+func newAsideOn(t *testing.T, rdb *redis.Client, keys Keys, opt AsideOptions) *asideFixture {
+	t.Helper()
+	f := &asideFixture{rdb: rdb, codec: mustCodec(t), metrics: NewMetrics(nil, nil), backlog: &Backlog{}, keys: keys}
+	f.aside = NewAside(rdb, keys, f.codec, f.metrics, f.backlog, opt)
+	return f
+}
+
+// entry returns the decoded entry under key, failing when there is none.
+func (f *asideFixture) entry(t *testing.T, key string) Entry {
+	t.Helper()
+	raw, err := f.rdb.Get(context.Background(), key).Bytes()
+	if err != nil {
+		t.Fatalf("GET %s: %v", key, err)
+	}
+	e, err := f.codec.Decode(raw)
+	if err != nil {
+		t.Fatalf("decode %s: %v", key, err)
+	}
+	return e
+}
+
+// loader counts calls and returns a fixed answer.
+type loader struct {
+	calls   atomic.Int32
+	body    []byte
+	version int64
+	err     error
+}
+
+func (l *loader) load(context.Context) ([]byte, int64, error) {
+	l.calls.Add(1)
+	return l.body, l.version, l.err
+}
+
+func TestAsideMissThenHit(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	key := f.keys.Analysis(uuid.New())
+	l := &loader{body: []byte(`{"v":1}`), version: 1}
+
+	res, err := f.aside.Get(ctx, key, l.load)
+	if err != nil || res.Status != Miss || res.Version != 1 || string(res.Body) != `{"v":1}` || res.Pattern != PatternAside {
+		t.Fatalf("first read: %+v, %v", res, err)
+	}
+	res, err = f.aside.Get(ctx, key, l.load)
+	if err != nil || res.Status != Hit || res.Version != 1 || string(res.Body) != `{"v":1}` {
+		t.Fatalf("second read: %+v, %v", res, err)
+	}
+	if n := l.calls.Load(); n != 1 {
+		t.Fatalf("loaded %d times, want 1", n)
+	}
+	if h, m, e := f.metrics.Totals(); h != 1 || m != 1 || e != 0 {
+		t.Fatalf("hits %d misses %d errors %d", h, m, e)
+	}
+}
+
+func TestAsideNegativeCaching(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{NegativeTTL: time.Minute})
+	ctx := context.Background()
+	key := f.keys.Analysis(uuid.New())
+	l := &loader{err: fmt.Errorf("get analysis: %w", domain.ErrAnalysisNotFound)}
+
+	res, err := f.aside.Get(ctx, key, l.load)
+	if domain.ErrorCode(err) != domain.ENOTFOUND || res.Status != Miss {
+		t.Fatalf("first read: %+v, %v", res, err)
+	}
+	res, err = f.aside.Get(ctx, key, l.load)
+	if !errors.Is(err, domain.ErrAnalysisNotFound) || res.Status != Hit {
+		t.Fatalf("second read: %+v, %v", res, err)
+	}
+	if n := l.calls.Load(); n != 1 {
+		t.Fatalf("loaded %d times, want 1 (404 not cached)", n)
+	}
+	if e := f.entry(t, key); e.Kind != KindNegative || e.Version != 0 {
+		t.Fatalf("entry %+v, want N0", e)
+	}
+	if pttl := f.rdb.PTTL(ctx, key).Val(); pttl <= 0 || pttl > time.Minute {
+		t.Fatalf("negative PTTL %v", pttl)
+	}
+}
+
+func TestAsideLoadErrorIsNotCached(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	key := f.keys.Analysis(uuid.New())
+	boom := domain.DatabaseUnavailable(errors.New("connection refused"))
+	l := &loader{err: boom}
+
+	for range 2 {
+		if _, err := f.aside.Get(ctx, key, l.load); !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want the load error", err)
+		}
+	}
+	if n := l.calls.Load(); n != 2 {
+		t.Fatalf("loaded %d times, want 2 (errors are never cached)", n)
+	}
+	// The lease was released, so the next reader fills at once.
+	if n := f.rdb.Exists(ctx, key).Val(); n != 0 {
+		t.Fatalf("key left behind after a failed load")
+	}
+}
+
+func TestAsideEveryKeyHasTTL(t *testing.T) {
+	ctx := context.Background()
+	var leasePTTL time.Duration
+	var f *asideFixture
+	f = newAsideFixture(t, AsideOptions{TTL: time.Hour, NegativeTTL: 30 * time.Second, LeaseTTL: 5 * time.Second,
+		AfterLoad: func(key string) {
+			if e := f.entry(t, key); e.Kind != KindLease || len(e.Token) != 32 {
+				t.Errorf("during the load the key holds %+v, want our lease", e)
+			}
+			leasePTTL = f.rdb.PTTL(ctx, key).Val()
+		}})
+
+	checks := []struct {
+		name     string
+		write    func(key string)
+		min, max time.Duration
+	}{
+		{"lease", func(key string) { f.aside.Get(ctx, key, (&loader{body: []byte("x"), version: 1}).load) }, time.Hour - time.Minute, time.Hour},
+		{"negative", func(key string) { f.aside.Get(ctx, key, (&loader{err: domain.ErrAnalysisNotFound}).load) }, 29 * time.Second, 30 * time.Second},
+		{"set", func(key string) { f.aside.Set(ctx, key, 1, []byte("x")) }, time.Hour - time.Minute, time.Hour},
+		{"tombstone", func(key string) { f.aside.Tombstone(ctx, key, 1) }, 29 * time.Second, 30 * time.Second},
+	}
+	for _, c := range checks {
+		key := f.keys.Analysis(uuid.New())
+		c.write(key)
+		if pttl := f.rdb.PTTL(ctx, key).Val(); pttl < c.min || pttl > c.max {
+			t.Errorf("%s: PTTL %v, want in [%v, %v]", c.name, pttl, c.min, c.max)
+		}
+	}
+	if leasePTTL <= 0 || leasePTTL > 5*time.Second {
+		t.Errorf("lease PTTL %v, want in (0, 5s]", leasePTTL)
+	}
+}
+
+func TestAsideJitterBounds(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{TTL: 100 * time.Second, Jitter: 0.2})
+	ctx := context.Background()
+	lo, hi := time.Duration(1<<62), time.Duration(0)
+	for i := range 40 {
+		key := f.keys.Analysis(uuid.New())
+		f.aside.Set(ctx, key, int64(i+1), []byte("x"))
+		pttl := f.rdb.PTTL(ctx, key).Val()
+		lo, hi = min(lo, pttl), max(hi, pttl)
+	}
+	if lo < 79*time.Second || hi > 120*time.Second {
+		t.Fatalf("PTTL range [%v, %v] outside 100s ±20%%", lo, hi)
+	}
+	// 40 uniform draws over ±20s all landing within 2s of each other: p < 1e-30.
+	if hi-lo < 2*time.Second {
+		t.Fatalf("PTTL range [%v, %v]: no jitter", lo, hi)
+	}
+	// The pure function over many draws: within bounds, reaching near both ends.
+	dlo, dhi := time.Duration(1<<62), time.Duration(0)
+	for range 10000 {
+		d := f.aside.jitter(100 * time.Second)
+		dlo, dhi = min(dlo, d), max(dhi, d)
+	}
+	if dlo < 80*time.Second || dhi > 120*time.Second || dlo > 81*time.Second || dhi < 119*time.Second {
+		t.Fatalf("jitter range [%v, %v], want ≈[80s, 120s]", dlo, dhi)
+	}
+}
+
+func TestAsideValueIsEncrypted(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	key := f.keys.Analysis(uuid.New())
+	secret := `{"notes":"patient is allergic to penicillin"}`
+	if _, err := f.aside.Get(ctx, key, (&loader{body: []byte(secret), version: 1}).load); err != nil {
+		t.Fatal(err)
+	}
+	other := f.keys.Analysis(uuid.New())
+	f.aside.Set(ctx, other, 1, []byte(secret))
+	for _, k := range []string{key, other} {
+		raw := f.rdb.Get(ctx, k).Val()
+		if raw == "" || bytes.Contains([]byte(raw), []byte("penicillin")) || bytes.Contains([]byte(raw), []byte("notes")) {
+			t.Fatalf("raw entry %q holds the plaintext", raw)
+		}
+	}
+}
+
+func TestAsideUndecodableIsAMiss(t *testing.T) {
+	ctx := context.Background()
+	f := newAsideFixture(t, AsideOptions{})
+	foreign := mustCodec(t) // another deploy's key
+	cases := map[string][]byte{
+		"other key":      foreign.Value(1, []byte("old")),
+		"unknown format": []byte("\x02V1:whatever"),
+		"garbage":        []byte("not an entry"),
+	}
+	for name, raw := range cases {
+		key := f.keys.Analysis(uuid.New())
+		f.rdb.Set(ctx, key, raw, time.Minute)
+		_, _, errsBefore := f.metrics.Totals()
+		l := &loader{body: []byte("fresh"), version: 2}
+		res, err := f.aside.Get(ctx, key, l.load)
+		if err != nil || res.Status != Miss || string(res.Body) != "fresh" {
+			t.Fatalf("%s: %+v, %v", name, res, err)
+		}
+		if _, _, errs := f.metrics.Totals(); errs != errsBefore+1 {
+			t.Errorf("%s: undecodable entry not counted", name)
+		}
+		// The fill replaced it with something this codec reads.
+		if e := f.entry(t, key); e.Kind != KindValue || string(e.Body) != "fresh" {
+			t.Errorf("%s: entry after fill %+v", name, e)
+		}
+	}
+}
+
+func TestAsideLeaseHeldByAnotherReader(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	key := f.keys.Analysis(uuid.New())
+	lease := f.codec.Lease("someone-else")
+	f.rdb.Set(ctx, key, lease, time.Minute)
+
+	res, err := f.aside.Get(ctx, key, (&loader{body: []byte("x"), version: 1}).load)
+	if err != nil || res.Status != Miss || string(res.Body) != "x" {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if raw := f.rdb.Get(ctx, key).Val(); raw != string(lease) {
+		t.Fatalf("a reader without the lease filled the key: %q", raw)
+	}
+}
+
+// (a) A reader loads v1, a writer commits v2 and writes it through, then the
+// reader fills: the fill must be dropped and Redis must hold v2.
+func TestAsideFillLosesToWrite(t *testing.T) {
+	ctx := context.Background()
+	var f *asideFixture
+	f = newAsideFixture(t, AsideOptions{AfterLoad: func(key string) {
+		if err := f.aside.Set(ctx, key, 2, []byte("v2")); err != nil {
+			t.Error(err)
+		}
+	}})
+	key := f.keys.Analysis(uuid.New())
+	res, err := f.aside.Get(ctx, key, (&loader{body: []byte("v1"), version: 1}).load)
+	if err != nil || res.Version != 1 || res.Status != Miss {
+		t.Fatalf("reader: %+v, %v", res, err)
+	}
+	if e := f.entry(t, key); e.Kind != KindValue || e.Version != 2 || string(e.Body) != "v2" {
+		t.Fatalf("cache holds %+v, want v2", e)
+	}
+	f.aside.opt.AfterLoad = nil
+	if res, _ := f.aside.Get(ctx, key, nil); res.Status != Hit || res.Version != 2 {
+		t.Fatalf("next read %+v, want HIT v2", res)
+	}
+}
+
+// (b) A reader loads v1, the analysis is deleted (tombstone v1), then the
+// reader fills: the key must stay tombstoned and read as 404.
+func TestAsideFillLosesToDelete(t *testing.T) {
+	ctx := context.Background()
+	var f *asideFixture
+	f = newAsideFixture(t, AsideOptions{AfterLoad: func(key string) {
+		if err := f.aside.Tombstone(ctx, key, 1); err != nil {
+			t.Error(err)
+		}
+	}})
+	key := f.keys.Analysis(uuid.New())
+	if _, err := f.aside.Get(ctx, key, (&loader{body: []byte("v1"), version: 1}).load); err != nil {
+		t.Fatal(err)
+	}
+	if e := f.entry(t, key); e.Kind != KindNegative || e.Version != 1 {
+		t.Fatalf("cache holds %+v, want tombstone v1", e)
+	}
+	f.aside.opt.AfterLoad = nil
+	res, err := f.aside.Get(ctx, key, nil)
+	if !errors.Is(err, domain.ErrAnalysisNotFound) || res.Status != Hit {
+		t.Fatalf("read after delete: %+v, %v; want 404 HIT", res, err)
+	}
+}
+
+// The version guard, one case per ordering of two writes.
+func TestAsideVersionGuard(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	set := func(v int64) func(string) {
+		return func(k string) { f.aside.Set(ctx, k, v, []byte("v"+strconv.FormatInt(v, 10))) }
+	}
+	del := func(v int64) func(string) { return func(k string) { f.aside.Tombstone(ctx, k, v) } }
+	cases := []struct {
+		name   string
+		writes []func(string)
+		kind   byte
+		ver    int64
+	}{
+		{"(c) out of order: v3 then v2", []func(string){set(3), set(2)}, KindValue, 3},
+		{"in order: v2 then v3", []func(string){set(2), set(3)}, KindValue, 3},
+		{"(d) delayed write after delete", []func(string){del(2), set(2)}, KindNegative, 2},
+		{"older write after delete", []func(string){del(2), set(1)}, KindNegative, 2},
+		{"delete after write of same version", []func(string){set(2), del(2)}, KindNegative, 2},
+		{"write replaces an older tombstone", []func(string){del(2), set(3)}, KindValue, 3},
+		{"create replaces not-found", []func(string){func(k string) { f.rdb.Set(ctx, k, f.codec.Negative(0), time.Minute) }, set(1)}, KindValue, 1},
+		{"write replaces a lease", []func(string){func(k string) { f.rdb.Set(ctx, k, f.codec.Lease("t"), time.Minute) }, set(1)}, KindValue, 1},
+		{"write replaces another format", []func(string){func(k string) { f.rdb.Set(ctx, k, "\x02junk", time.Minute) }, set(1)}, KindValue, 1},
+	}
+	for _, c := range cases {
+		key := f.keys.Analysis(uuid.New())
+		for _, w := range c.writes {
+			w(key)
+		}
+		if e := f.entry(t, key); e.Kind != c.kind || e.Version != c.ver {
+			t.Errorf("%s: cache holds %c%d, want %c%d", c.name, e.Kind, e.Version, c.kind, c.ver)
+		}
+	}
+}
+
+// Many writers racing on one key with shuffled versions: the highest wins.
+func TestAsideConcurrentSetsKeepNewest(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	key := f.keys.Analysis(uuid.New())
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for v := int64(1); v <= 64; v++ {
+		wg.Go(func() {
+			<-start
+			f.aside.Set(ctx, key, v, []byte("v"+strconv.FormatInt(v, 10)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	if e := f.entry(t, key); e.Version != 64 || string(e.Body) != "v64" {
+		t.Fatalf("cache holds v%d %q, want v64", e.Version, e.Body)
+	}
+}
+
+// (e) Redis unreachable: reads bypass and count the error; writes land in
+// the backlog; no read touches Redis until the backlog drained, so the
+// value written before the outage is never served after it.
+func TestAsideRedisOutage(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("unreachable", func(t *testing.T) {
+		dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
+		t.Cleanup(func() { dead.Close() })
+		f := newAsideOn(t, dead, Keys{Prefix: "x:"}, AsideOptions{})
+		key := f.keys.Analysis(uuid.New())
+		res, err := f.aside.Get(ctx, key, (&loader{body: []byte("pg"), version: 1}).load)
+		if err != nil || res.Status != Bypass || string(res.Body) != "pg" {
+			t.Fatalf("%+v, %v; want BYPASS from the load", res, err)
+		}
+		if _, _, errs := f.metrics.Totals(); errs != 1 {
+			t.Fatalf("errors counted: %d, want 1", errs)
+		}
+		if err := f.aside.Set(ctx, key, 2, []byte("x")); err != nil || f.backlog.Len() != 1 {
+			t.Fatalf("Set: %v, backlog %d; want nil and 1", err, f.backlog.Len())
+		}
+		if err := f.aside.Tombstone(ctx, key, 2); err != nil || f.backlog.Len() != 2 {
+			t.Fatalf("Tombstone: %v, backlog %d; want nil and 2", err, f.backlog.Len())
+		}
+	})
+
+	t.Run("recovery drains the backlog before reading", func(t *testing.T) {
+		srv := startRedis(t)
+		rdb := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 100 * time.Millisecond,
+			ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
+		t.Cleanup(func() { rdb.Close() })
+		f := newAsideOn(t, rdb, Keys{Prefix: "outage:"}, AsideOptions{})
+		key := f.keys.Analysis(uuid.New())
+
+		f.aside.Set(ctx, key, 1, []byte("v1")) // cached before the outage
+		srv.stop(t)                            // saves the data set: v1 comes back with the server
+
+		f.aside.Set(ctx, key, 2, []byte("v2")) // Postgres has v2; Redis refuses
+		if f.backlog.Len() != 1 {
+			t.Fatalf("backlog %d, want 1", f.backlog.Len())
+		}
+		pg := &loader{body: []byte("v2"), version: 2}
+		if res, err := f.aside.Get(ctx, key, pg.load); err != nil || res.Status != Bypass || res.Version != 2 {
+			t.Fatalf("during outage: %+v, %v", res, err)
+		}
+
+		srv.start(t)
+		if e := f.entry(t, key); e.Version != 1 {
+			t.Fatalf("restarted server holds %+v; the test needs the stale v1 back", e)
+		}
+		res, err := f.aside.Get(ctx, key, pg.load)
+		if err != nil || res.Version != 2 || res.Status != Miss {
+			t.Fatalf("first read after recovery: %+v, %v; want MISS v2 (never the stale v1)", res, err)
+		}
+		if f.backlog.Len() != 0 {
+			t.Fatalf("backlog %d after recovery", f.backlog.Len())
+		}
+		if e := f.entry(t, key); e.Version != 2 {
+			t.Fatalf("cache holds v%d after recovery, want v2", e.Version)
+		}
+	})
+}
+
+// redisServer is a redis-server of this test on a spare loopback port,
+// keeping its data set across stop/start in a temporary directory.
+type redisServer struct {
+	addr, port, dir string
+}
+
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	s := &redisServer{addr: "127.0.0.1:" + port, port: port, dir: t.TempDir()}
+	s.start(t)
+	t.Cleanup(func() { _ = exec.Command("redis-cli", "-p", s.port, "shutdown", "nosave").Run() })
+	return s
+}
+
+func (s *redisServer) start(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("redis-server", "--port", s.port, "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", s.dir, "--daemonize", "yes", "--logfile", s.dir+"/redis.log")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("start redis-server: %v: %s", err, out)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.addr})
+	defer c.Close()
+	for range 200 {
+		if c.Ping(context.Background()).Err() == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(s.dir + "/redis.log")
+	t.Fatalf("redis-server on %s never answered: %s", s.addr, log)
+}
+
+// stop shuts the server down after saving its data set (SHUTDOWN SAVE
+// saves even with no save points), so start brings the same keys back.
+func (s *redisServer) stop(t *testing.T) {
+	t.Helper()
+	_ = exec.Command("redis-cli", "-p", s.port, "shutdown", "save").Run()
+	for range 200 {
+		c, err := net.DialTimeout("tcp", s.addr, 20*time.Millisecond)
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("redis-server on %s did not stop", s.addr)
+}
+
+func TestAsideInvalidate(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	a, b := f.keys.Analysis(uuid.New()), f.keys.Analysis(uuid.New())
+	f.aside.Set(ctx, a, 1, []byte("a"))
+	f.aside.Set(ctx, b, 1, []byte("b"))
+	if n, err := f.aside.Invalidate(ctx, a, b, f.keys.Analysis(uuid.New())); err != nil || n != 2 {
+		t.Fatalf("Invalidate: %d, %v; want 2", n, err)
+	}
+	if n := f.rdb.Exists(ctx, a, b).Val(); n != 0 {
+		t.Fatalf("%d keys left", n)
+	}
+	outside := testenv.Get(t).RedisPrefix + "not-aside:" + uuid.NewString() // outside f.keys.Prefix
+	f.rdb.Set(ctx, outside, "x", time.Minute)
+	t.Cleanup(func() { f.rdb.Unlink(context.Background(), outside) })
+	if _, err := f.aside.Invalidate(ctx, outside); domain.ErrorCode(err) != domain.EINVALID {
+		t.Fatalf("key outside the prefix: %v, want EINVALID", err)
+	}
+	if f.rdb.Exists(ctx, outside).Val() != 1 {
+		t.Fatal("a key outside the prefix was deleted")
+	}
+	if n, err := f.aside.Invalidate(ctx); err != nil || n != 0 {
+		t.Fatalf("no keys: %d, %v", n, err)
+	}
+}

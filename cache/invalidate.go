@@ -1,0 +1,260 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/analysis-cache/service/domain"
+)
+
+// ListInvalidation is the ChangeListener of the list caches: a change to
+// analyses of some owners bumps the "analyses" namespace (every filtered
+// list page) and invalidates the tag "user:{owner}" of each owner (their
+// read-through user lists), in one script call, before the write answers.
+//
+// The "analyses" tag, carried by every user list, is deliberately not
+// invalidated: a write can only change its owner's lists, and dropping every
+// user list on every write would make that cache useless. It exists for the
+// admin API ({"tags": ["analyses"]} drops all user lists).
+//
+// It never fails the write: when Redis refuses, the error is logged and
+// counted and the invalidation goes to the Backlog, so this process reads
+// nothing from Redis until it has been applied. ListInvalidation is safe for
+// concurrent use.
+type ListInvalidation struct {
+	tags    *Tags
+	keys    Keys
+	metrics *Metrics
+	backlog *Backlog
+}
+
+var _ ChangeListener = (*ListInvalidation)(nil)
+
+// NewListInvalidation returns the list caches' ChangeListener on rdb.
+func NewListInvalidation(rdb Client, keys Keys, m *Metrics, backlog *Backlog) *ListInvalidation {
+	return &ListInvalidation{tags: NewTags(rdb, keys, m, backlog), keys: keys, metrics: m, backlog: backlog}
+}
+
+// AnalysesChanged bumps the "analyses" namespace and invalidates the tag of
+// each owner; see the type's guarantees.
+func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.UUID) {
+	nsKey := l.keys.Namespace(AnalysesNamespace)
+	tags := make([]string, 0, len(owners))
+	for _, o := range owners {
+		tags = append(tags, UserTag(o))
+	}
+	run := func(ctx context.Context) error {
+		_, err := l.tags.invalidate(ctx, []string{nsKey}, tags)
+		return err
+	}
+	if err := run(ctx); err != nil {
+		l.metrics.Error(ctx, PatternNamespace, "invalidate_lists", nsKey, err)
+		l.backlog.Defer(run)
+	}
+}
+
+// Invalidator carries out the admin API's invalidations and returns true
+// counts. Its guarantees:
+//
+//   - Nothing outside the service's prefix is ever touched, whatever the
+//     input: keys get the prefix prepended; a pattern is matched after the
+//     prefix with the prefix's glob characters escaped, and every key SCAN
+//     returns is checked to start with the prefix before it is deleted.
+//   - Structural keys are never deleted by keys or pattern: the write-behind
+//     streams ("wb:*") hold accepted writes, stampede locks ("lock:*") guard
+//     computations, and tag sets ("tag:*") are how writes find the lists to
+//     drop (deleting one would leave its members alive and unfindable; use a
+//     tags selector instead).
+//   - Patterns use SCAN (COUNT 1000) and UNLINK in batches: never KEYS or
+//     FLUSHDB, never a blocking delete.
+//   - Counts are what Redis deleted (UNLINK's replies), so keys that did not
+//     exist, or that SCAN returned twice, are not counted.
+//
+// An Invalidator is safe for concurrent use.
+type Invalidator struct {
+	rdb     Client
+	keys    Keys
+	metrics *Metrics
+	tags    *Tags
+}
+
+// MaxPatternLength bounds an admin pattern: Redis matches globs by
+// backtracking, and no legitimate pattern of this service's keys is longer.
+const MaxPatternLength = 1024
+
+// unlinkBatch is how many keys one UNLINK of a pattern invalidation carries.
+const unlinkBatch = 1000
+
+// protectedPrefixes are the logical key prefixes keys and pattern never delete.
+var protectedPrefixes = []string{"wb:", "lock:", "tag:"}
+
+// NewInvalidator returns the admin invalidations on rdb; tags is the tag
+// invalidation of the read-through cache.
+func NewInvalidator(rdb Client, keys Keys, m *Metrics, tags *Tags) *Invalidator {
+	return &Invalidator{rdb: rdb, keys: keys, metrics: m, tags: tags}
+}
+
+// Invalidate carries out the one operation s selects and returns how many
+// entries it invalidated. It returns EINVALID when s sets no field or
+// several, or when a pattern is longer than MaxPatternLength.
+func (v *Invalidator) Invalidate(ctx context.Context, s Selector) (int64, error) {
+	set := 0
+	for _, ok := range []bool{s.Keys != nil, s.Pattern != nil, s.Tags != nil, s.Namespace != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		return 0, domain.Errorf(domain.EINVALID, "exactly one of keys, pattern, tags or namespace is required")
+	}
+	switch {
+	case s.Keys != nil:
+		return v.Keys(ctx, s.Keys...)
+	case s.Pattern != nil:
+		return v.Pattern(ctx, *s.Pattern)
+	case s.Tags != nil:
+		return v.Tags(ctx, s.Tags...)
+	default:
+		return v.Namespace(ctx, *s.Namespace)
+	}
+}
+
+// Keys UNLINKs the given logical keys (the prefix is prepended) and returns
+// how many existed. Structural keys (wb:, lock:, tag:) are skipped.
+func (v *Invalidator) Keys(ctx context.Context, logical ...string) (int64, error) {
+	physical := make([]string, 0, len(logical))
+	for _, k := range logical {
+		if !protected(k) {
+			physical = append(physical, v.keys.Prefix+k)
+		}
+	}
+	var n int64
+	for start := 0; start < len(physical); start += unlinkBatch {
+		batch := physical[start:min(start+unlinkBatch, len(physical))]
+		d, err := v.rdb.Unlink(ctx, batch...).Result()
+		n += d
+		if err != nil {
+			v.metrics.Error(ctx, "admin", "unlink", batch[0], err)
+			return n, fmt.Errorf("invalidate keys: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// Pattern UNLINKs every key of the prefix whose logical key matches the
+// Redis glob pattern, except structural keys, and returns how many it
+// deleted. See the type's guarantees.
+func (v *Invalidator) Pattern(ctx context.Context, pattern string) (int64, error) {
+	if len(pattern) > MaxPatternLength {
+		return 0, domain.Errorf(domain.EINVALID, "pattern is longer than %d bytes", MaxPatternLength)
+	}
+	return v.scanUnlink(ctx, EscapeGlob(v.keys.Prefix)+pattern)
+}
+
+// scanUnlink SCANs match and UNLINKs, in batches, the keys in the prefix
+// that are not structural.
+func (v *Invalidator) scanUnlink(ctx context.Context, match string) (int64, error) {
+	var n int64
+	batch := make([]string, 0, unlinkBatch)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		d, err := v.rdb.Unlink(ctx, batch...).Result()
+		n += d
+		if err != nil {
+			v.metrics.Error(ctx, "admin", "unlink", batch[0], err)
+			return fmt.Errorf("invalidate pattern: %w", err)
+		}
+		batch = batch[:0]
+		return nil
+	}
+	var cursor uint64
+	for {
+		keys, next, err := v.rdb.Scan(ctx, cursor, match, 1000).Result()
+		if err != nil {
+			v.metrics.Error(ctx, "admin", "scan", match, err)
+			return n, fmt.Errorf("invalidate pattern: scan: %w", err)
+		}
+		for _, k := range keys {
+			// Belt and braces: the escaped prefix already confines the match.
+			if !strings.HasPrefix(k, v.keys.Prefix) || protected(v.keys.Logical(k)) {
+				continue
+			}
+			if batch = append(batch, k); len(batch) == unlinkBatch {
+				if err := flush(); err != nil {
+					return n, err
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return n, flush()
+}
+
+// Tags invalidates each tag (see Tags) and returns how many of their
+// members still existed and were deleted.
+func (v *Invalidator) Tags(ctx context.Context, tags ...string) (int64, error) {
+	n, err := v.tags.Invalidate(ctx, tags...)
+	if err != nil {
+		v.metrics.Error(ctx, PatternReadThrough, "invalidate_tags", "", err)
+		return n, fmt.Errorf("invalidate tags: %w", err)
+	}
+	return n, nil
+}
+
+// Namespace bumps the version of a known namespace (only "analyses"), which
+// makes all its cached pages unreachable at once, then deletes the pages of
+// the version it retired and returns how many there were: the pages this
+// call made unreachable. (The bump alone is O(1); counting needs a SCAN,
+// which the admin API can afford and which also frees the memory at once
+// instead of at TTL.) After the bump no fill can write under the old
+// version (the fill compares it), so the count is exact unless another bump
+// races this one. An unknown namespace invalidates nothing and returns 0.
+func (v *Invalidator) Namespace(ctx context.Context, name string) (int64, error) {
+	if name != AnalysesNamespace {
+		return 0, nil
+	}
+	key := v.keys.Namespace(name)
+	version, err := nsBump.Run(ctx, v.rdb, []string{key}).Int64()
+	if err != nil {
+		v.metrics.Error(ctx, PatternNamespace, "bump", key, err)
+		return 0, fmt.Errorf("invalidate namespace %s: %w", name, err)
+	}
+	retired := EscapeGlob(v.keys.namespacePages(name)+strconv.FormatInt(version-1, 10)+":") + "*"
+	return v.scanUnlink(ctx, retired)
+}
+
+// protected reports whether a logical key is structural (never deleted by
+// keys or pattern).
+func protected(logical string) bool {
+	for _, p := range protectedPrefixes {
+		if strings.HasPrefix(logical, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// EscapeGlob returns s with Redis glob metacharacters (* ? [ ] \) escaped,
+// so that it matches only itself.
+func EscapeGlob(s string) string {
+	if !strings.ContainsAny(s, `*?[]\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}

@@ -1,0 +1,289 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/domain"
+	"github.com/analysis-cache/service/internal/testenv"
+	"github.com/analysis-cache/service/repository"
+	"github.com/analysis-cache/service/repository/repotest"
+)
+
+// listsFixture is what the list caches' tests share: the real Redis under a
+// prefix of their own, a codec with a random key, fresh metrics and backlog.
+type listsFixture struct {
+	rdb     *redis.Client
+	keys    Keys
+	codec   *Codec
+	metrics *Metrics
+	backlog *Backlog
+}
+
+func newListsFixture(t *testing.T) *listsFixture {
+	t.Helper()
+	env := testenv.Get(t)
+	opt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatalf("parse redis url: %v", err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return &listsFixture{
+		rdb: rdb, keys: Keys{Prefix: env.RedisPrefix + "lists-" + listsRandom(t) + ":"},
+		codec: listsCodec(t), metrics: NewMetrics(nil, nil), backlog: &Backlog{},
+	}
+}
+
+func listsRandom(t *testing.T) string {
+	b := make([]byte, 6)
+	if _, err := crand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+func listsCodec(t *testing.T) *Codec {
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCodec(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// listsDeadRedis is a client of a port nothing listens on: every command fails fast.
+func listsDeadRedis(t *testing.T) *redis.Client {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+var (
+	listsPGOnce sync.Once
+	listsPG     *repository.Postgres
+	listsPGErr  error
+)
+
+// listsPostgres is the real repository on the package's database, migrated.
+func listsPostgres(t *testing.T) *repository.Postgres {
+	t.Helper()
+	listsPGOnce.Do(func() {
+		ctx := context.Background()
+		listsPG, listsPGErr = repository.Open(ctx, testenv.Get(t).DatabaseURL, nil)
+		if listsPGErr == nil {
+			listsPGErr = listsPG.Migrate(ctx)
+		}
+	})
+	if listsPGErr != nil {
+		t.Fatalf("postgres: %v", listsPGErr)
+	}
+	return listsPG
+}
+
+func listsCreate(t *testing.T, repo domain.AnalysisRepository, owner uuid.UUID, title string) domain.Analysis {
+	t.Helper()
+	a := repotest.NewAnalysis(owner, title)
+	if err := repo.Create(context.Background(), &a); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	return a
+}
+
+// ownerPage loads owner's analyses as a namespace load function does.
+func ownerPage(repo domain.AnalysisRepository, owner uuid.UUID) func(context.Context) ([]byte, error) {
+	return func(ctx context.Context) ([]byte, error) {
+		p, err := repo.List(ctx, domain.ListFilter{OwnerID: &owner, Limit: 20})
+		if err != nil {
+			return nil, err
+		}
+		return p.AppendJSON(nil), nil
+	}
+}
+
+func TestNamespaceMissThenHitEncryptedWithTTL(t *testing.T) {
+	f := newListsFixture(t)
+	repo := listsPostgres(t)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0.1)
+	ctx := context.Background()
+	owner := uuid.New()
+	listsCreate(t, repo, owner, "first")
+	query := "owner=" + owner.String()
+
+	miss, err := ns.Get(ctx, query, ownerPage(repo, owner))
+	if err != nil || miss.Status != Miss || miss.Pattern != PatternNamespace {
+		t.Fatalf("first Get: %+v, %v; want MISS version", miss, err)
+	}
+	hit, err := ns.Get(ctx, query, func(context.Context) ([]byte, error) {
+		t.Fatal("a hit must not load")
+		return nil, nil
+	})
+	if err != nil || hit.Status != Hit || !bytes.Equal(hit.Body, miss.Body) {
+		t.Fatalf("second Get: %s %q, %v; want HIT with the same body", hit.Status, hit.Body, err)
+	}
+
+	version, err := ns.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := f.keys.NamespacePage(AnalysesNamespace, version, QueryHash(query))
+	raw, err := f.rdb.Get(ctx, key).Bytes()
+	if err != nil {
+		t.Fatalf("page %s: %v", key, err)
+	}
+	if bytes.Contains(raw, []byte("secret notes")) || bytes.Contains(raw, []byte(`"title"`)) {
+		t.Fatal("page stored in plain text")
+	}
+	pttl := f.rdb.PTTL(ctx, key).Val()
+	if pttl < 53*time.Second || pttl > 66*time.Second {
+		t.Fatalf("page PTTL %v, want 1m ±10%%", pttl)
+	}
+	if h, m, _ := f.metrics.Totals(); h != 1 || m != 1 {
+		t.Fatalf("hits %d misses %d, want 1 and 1", h, m)
+	}
+}
+
+func TestNamespaceBumpMakesEveryPageUnreachable(t *testing.T) {
+	f := newListsFixture(t)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	ctx := context.Background()
+	body := func(b string) func(context.Context) ([]byte, error) {
+		return func(context.Context) ([]byte, error) { return []byte(b), nil }
+	}
+	for _, q := range []string{"a", "b"} {
+		if r, _ := ns.Get(ctx, q, body("old "+q)); r.Status != Miss {
+			t.Fatalf("fill %s: %s", q, r.Status)
+		}
+		if r, _ := ns.Get(ctx, q, body("unused")); r.Status != Hit {
+			t.Fatalf("hit %s: %s", q, r.Status)
+		}
+	}
+	if _, err := ns.Bump(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"a", "b"} {
+		r, err := ns.Get(ctx, q, body("new "+q))
+		if err != nil || r.Status != Miss || string(r.Body) != "new "+q {
+			t.Fatalf("after bump %s: %s %q %v; want MISS with the new body", q, r.Status, r.Body, err)
+		}
+	}
+}
+
+// A fill whose load raced a write must not be served after the write's bump:
+// the reader reads the version, loads, then (forced here) a writer commits
+// and bumps, then the reader fills. The next read must see the write.
+// Fails when the version is read after the load.
+func TestNamespaceFillRacingBumpIsNeverServed(t *testing.T) {
+	f := newListsFixture(t)
+	repo := listsPostgres(t)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	inv := NewListInvalidation(f.rdb, f.keys, f.metrics, f.backlog)
+	ctx := context.Background()
+	owner := uuid.New()
+	listsCreate(t, repo, owner, "before")
+	query := "owner=" + owner.String()
+
+	var written domain.Analysis
+	ns.afterLoad = func() {
+		ns.afterLoad = nil
+		written = listsCreate(t, repo, owner, "during")
+		inv.AnalysesChanged(ctx, owner)
+	}
+	stale, err := ns.Get(ctx, query, ownerPage(repo, owner))
+	if err != nil || stale.Status != Miss || bytes.Contains(stale.Body, []byte(written.ID.String())) {
+		t.Fatalf("racing read: %s %v (it loaded before the write)", stale.Status, err)
+	}
+	after, err := ns.Get(ctx, query, ownerPage(repo, owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(after.Body, []byte(written.ID.String())) {
+		t.Fatalf("read after the write answered %s without the written analysis: the racing fill was served", after.Status)
+	}
+}
+
+// A version counter that vanished (eviction, an admin deleting ns:*) must
+// not restart at a value whose pages may still be alive.
+func TestNamespaceLostCounterNeverRepeatsAVersion(t *testing.T) {
+	f := newListsFixture(t)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	ctx := context.Background()
+	load := func(b string) func(context.Context) ([]byte, error) {
+		return func(context.Context) ([]byte, error) { return []byte(b), nil }
+	}
+	if _, err := ns.Bump(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := ns.Get(ctx, "q", load("old")); r.Status != Miss {
+		t.Fatalf("fill: %s", r.Status)
+	}
+	before, _ := ns.Version(ctx)
+	f.rdb.Del(ctx, f.keys.Namespace(AnalysesNamespace))
+	if _, err := ns.Bump(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := ns.Version(ctx)
+	if after <= before {
+		t.Fatalf("version after losing the counter %d, before %d: it went back", after, before)
+	}
+	if r, _ := ns.Get(ctx, "q", load("new")); r.Status != Miss || string(r.Body) != "new" {
+		t.Fatalf("after a lost counter: %s %q; the old page was served", r.Status, r.Body)
+	}
+}
+
+func TestNamespaceRedisDownServesDatabaseWithBypass(t *testing.T) {
+	f := newListsFixture(t)
+	ns := NewNamespace(listsDeadRedis(t), f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	r, err := ns.Get(context.Background(), "q", func(context.Context) ([]byte, error) { return []byte("db"), nil })
+	if err != nil || r.Status != Bypass || string(r.Body) != "db" {
+		t.Fatalf("Get with Redis down: %+v %v; want BYPASS from the database", r, err)
+	}
+	if _, _, errs := f.metrics.Totals(); errs != 1 {
+		t.Fatalf("errors counted %d, want 1", errs)
+	}
+}
+
+func TestNamespaceBacklogPendingBypassesRedis(t *testing.T) {
+	f := newListsFixture(t)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	ctx := context.Background()
+	if r, _ := ns.Get(ctx, "q", func(context.Context) ([]byte, error) { return []byte("old"), nil }); r.Status != Miss {
+		t.Fatalf("fill: %s", r.Status)
+	}
+	down := true
+	f.backlog.Defer(func(ctx context.Context) error {
+		if down {
+			return context.DeadlineExceeded
+		}
+		_, err := ns.Bump(ctx)
+		return err
+	})
+	r, _ := ns.Get(ctx, "q", func(context.Context) ([]byte, error) { return []byte("db"), nil })
+	if r.Status != Bypass || string(r.Body) != "db" {
+		t.Fatalf("with a pending invalidation: %s %q; want BYPASS from the database", r.Status, r.Body)
+	}
+	down = false
+	r, _ = ns.Get(ctx, "q", func(context.Context) ([]byte, error) { return []byte("new"), nil })
+	if r.Status != Miss || string(r.Body) != "new" {
+		t.Fatalf("after the backlog drained: %s %q; want MISS with the new body", r.Status, r.Body)
+	}
+}
+
+func TestQueryHashIsHexSHA256(t *testing.T) {
+	h := QueryHash("owner=-")
+	if len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" || h == QueryHash("owner=- ") {
+		t.Fatalf("QueryHash = %q", h)
+	}
+}

@@ -1,0 +1,90 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/domain"
+	"github.com/analysis-cache/service/internal/testenv"
+)
+
+const wbBenchBatch = 1000
+
+func newWBBench(b *testing.B) (*wbFixture, *WriteBehind) {
+	b.Helper()
+	env := testenv.Get(b)
+	ropt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(ropt)
+	b.Cleanup(func() { rdb.Close() })
+	f := newWBFixtureOn(b, rdb, openWBRepo(b, env.DatabaseURL), Keys{Prefix: env.RedisPrefix + "wb-bench-" + b.Name() + ":"})
+	wb, _ := f.writeBehind("bench", WriteBehindOptions{BatchSize: wbBenchBatch, MaxPending: 1 << 40, FlushInterval: 0})
+	b.Cleanup(func() { rdb.Del(context.Background(), streamKey(f.keys)) })
+	return f, wb
+}
+
+func wbBenchItems(n int) []domain.Analysis {
+	owner := uuid.New()
+	items := make([]domain.Analysis, n)
+	for i := range items {
+		items[i] = newWBItem(owner, fmt.Sprint("bench-", i))
+	}
+	return items
+}
+
+// BenchmarkWriteBehindEnqueue1000 is one bulk request: 1000 items cached
+// and appended in one script.
+func BenchmarkWriteBehindEnqueue1000(b *testing.B) {
+	f, wb := newWBBench(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		items := wbBenchItems(wbBenchBatch)
+		f.rdb.Del(ctx, streamKey(f.keys))
+		b.StartTimer()
+		if err := wb.Enqueue(ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(wbBenchBatch*b.N)/b.Elapsed().Seconds(), "items/s")
+}
+
+// BenchmarkWriteBehindFlush1000 is the flusher's side: read 1000 entries,
+// decrypt, insert (ON CONFLICT DO NOTHING), settle and acknowledge.
+func BenchmarkWriteBehindFlush1000(b *testing.B) {
+	_, wb := newWBBench(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		if err := wb.Enqueue(ctx, wbBenchItems(wbBenchBatch)); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if n, err := wb.Flush(ctx); err != nil || n != wbBenchBatch {
+			b.Fatalf("Flush = %d, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(wbBenchBatch*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkRawCopyFrom1000 is the ceiling: the same rows through COPY
+// straight into the table, with no queue and no conflict handling.
+func BenchmarkRawCopyFrom1000(b *testing.B) {
+	f, _ := newWBBench(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		items := wbBenchItems(wbBenchBatch)
+		b.StartTimer()
+		if _, err := f.repo.CopyAnalyses(ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(wbBenchBatch*b.N)/b.Elapsed().Seconds(), "rows/s")
+}

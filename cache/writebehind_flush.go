@@ -1,0 +1,534 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/domain"
+)
+
+// Run flushes the stream into Postgres until ctx is done, as one consumer
+// of the group. At start it flushes its own pending entries (read with ID
+// 0), then it loops: claim entries idle longer than ClaimIdle on any
+// consumer (crashed processes), then block on XREADGROUP for up to
+// BatchSize new entries or FlushInterval, whichever comes first, and flush
+// what it got. A batch that fails because Postgres is unavailable is
+// retried with backoff, never dropped. Run returns nil once ctx is done
+// (entries it holds stay pending for Stop or the next start); it returns
+// an error only when called while another Run of this WriteBehind runs.
+func (w *WriteBehind) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	w.mu.Lock()
+	if w.done != nil {
+		w.mu.Unlock()
+		return errors.New("write-behind: Run is already running")
+	}
+	w.cancel, w.done = cancel, done
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.cancel, w.done = nil, nil
+		w.mu.Unlock()
+		close(done)
+	}()
+
+	var (
+		bo        wbBackoff
+		recovered bool      // own pending entries flushed since start
+		nextClaim time.Time // zero: claim at once, a restart recovers at start
+	)
+	for ctx.Err() == nil {
+		err := w.step(ctx, &recovered, &nextClaim)
+		if err == nil {
+			bo.reset()
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind flusher", slog.String("consumer", w.opt.Consumer), slog.Any("error", err))
+		wbSleep(ctx, bo.next(w.opt.FlushInterval))
+	}
+	return nil
+}
+
+// step is one turn of Run.
+func (w *WriteBehind) step(ctx context.Context, recovered *bool, nextClaim *time.Time) error {
+	if err := w.ensureGroup(ctx); err != nil {
+		return err
+	}
+	if !*recovered {
+		if _, err := w.drainOwn(ctx, true); err != nil {
+			return err
+		}
+		*recovered = true
+	}
+	if !time.Now().Before(*nextClaim) {
+		if _, err := w.claim(ctx, w.opt.ClaimIdle, true); err != nil {
+			return err
+		}
+		w.reapConsumers(ctx)
+		*nextClaim = time.Now().Add(max(w.opt.ClaimIdle/2, 10*time.Millisecond))
+	}
+	block := max(min(w.opt.FlushInterval, time.Until(*nextClaim)), time.Millisecond)
+	msgs, err := w.read(ctx, ">", block)
+	if err != nil {
+		return err
+	}
+	_, err = w.process(ctx, msgs, false, true)
+	return err
+}
+
+// Flush flushes now everything the stream held when it was called, on any
+// consumer (it claims pending entries whatever their idle time: flushing
+// twice is harmless), and returns how many entries it committed and
+// acknowledged once they are committed. Entries acknowledged by another
+// flusher meanwhile are committed too but not counted. A Postgres outage
+// returns EUNAVAILABLE at once (no retry), a Redis failure
+// EQUEUEUNAVAILABLE; entries not flushed stay in the stream. Poison entries
+// below MaxAttempts stay pending and are not counted.
+func (w *WriteBehind) Flush(ctx context.Context) (int, error) {
+	if err := w.ensureGroup(ctx); err != nil {
+		return 0, err
+	}
+	until, err := w.lastID(ctx)
+	if err != nil {
+		return 0, err
+	}
+	claimed, err := w.claim(ctx, 0, false)
+	if err != nil {
+		return claimed, fmt.Errorf("write-behind flush: %w", err)
+	}
+	fresh, err := w.drainNew(ctx, until, false)
+	if err != nil {
+		return claimed + fresh, fmt.Errorf("write-behind flush: %w", err)
+	}
+	return claimed + fresh, nil
+}
+
+// Stop stops Run and drains within ctx: this consumer's pending entries,
+// then the entries not yet delivered that the stream held when Stop began,
+// retrying a Postgres outage until ctx ends. What is left stays in the
+// stream for the next start or another process. It returns ctx's error
+// when the deadline cut the drain short.
+func (w *WriteBehind) Stop(ctx context.Context) error {
+	w.mu.Lock()
+	cancel, done := w.cancel, w.done
+	w.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("write-behind stop: flusher still running: %w", ctx.Err())
+		}
+	}
+	if err := w.ensureGroup(ctx); err != nil {
+		return fmt.Errorf("write-behind drain: %w", err)
+	}
+	until, err := w.lastID(ctx)
+	if err != nil {
+		return fmt.Errorf("write-behind drain: %w", err)
+	}
+	own, err := w.drainOwn(ctx, true)
+	if err != nil {
+		return fmt.Errorf("write-behind drain: %w", err)
+	}
+	fresh, err := w.drainNew(ctx, until, true)
+	if err != nil {
+		return fmt.Errorf("write-behind drain: %w", err)
+	}
+	w.log.LogAttrs(ctx, slog.LevelInfo, "write-behind drained", slog.String("consumer", w.opt.Consumer), slog.Int("flushed", own+fresh))
+	return nil
+}
+
+// drainOwn flushes the entries pending on this consumer (delivered before a
+// restart or a failure), one pass over its pending list.
+func (w *WriteBehind) drainOwn(ctx context.Context, retry bool) (int, error) {
+	total := 0
+	for start := "0"; ; {
+		msgs, err := w.read(ctx, start, -1)
+		if err != nil || len(msgs) == 0 {
+			return total, err
+		}
+		n, err := w.process(ctx, msgs, true, retry)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		start = msgs[len(msgs)-1].ID
+	}
+}
+
+// drainNew flushes undelivered entries until it has passed until (the last
+// id when the drain began), so a steady ingest cannot keep it running.
+func (w *WriteBehind) drainNew(ctx context.Context, until string, retry bool) (int, error) {
+	total := 0
+	for until != "0-0" {
+		msgs, err := w.read(ctx, ">", -1)
+		if err != nil || len(msgs) == 0 {
+			return total, err
+		}
+		n, err := w.process(ctx, msgs, false, retry)
+		total += n
+		if err != nil || !streamIDLess(msgs[len(msgs)-1].ID, until) {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// claim takes over entries pending longer than minIdle on any consumer (one
+// pass of XAUTOCLAIM over the pending list) and flushes them.
+func (w *WriteBehind) claim(ctx context.Context, minIdle time.Duration, retry bool) (int, error) {
+	total := 0
+	for start := "0-0"; ; {
+		msgs, next, err := w.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: w.stream, Group: wbGroup, Consumer: w.opt.Consumer,
+			MinIdle: minIdle, Start: start, Count: int64(w.opt.BatchSize),
+		}).Result()
+		if err != nil {
+			return total, w.redisFailed(ctx, "xautoclaim", err)
+		}
+		n, err := w.process(ctx, msgs, true, retry)
+		total += n
+		if err != nil || next == "0-0" || next == "" {
+			return total, err
+		}
+		start = next
+	}
+}
+
+// read reads up to BatchSize entries from start (">" for new, an id for
+// this consumer's pending ones); block < 0 does not block.
+func (w *WriteBehind) read(ctx context.Context, start string, block time.Duration) ([]redis.XMessage, error) {
+	res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: wbGroup, Consumer: w.opt.Consumer, Streams: []string{w.stream, start},
+		Count: int64(w.opt.BatchSize), Block: block,
+	}).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, nil
+	case err != nil:
+		return nil, w.redisFailed(ctx, "xreadgroup", err)
+	case len(res) == 0:
+		return nil, nil
+	}
+	return res[0].Messages, nil
+}
+
+// ensureGroup creates the consumer group (and the stream) once. It starts
+// at id 0, so entries appended before any flusher existed are flushed too.
+func (w *WriteBehind) ensureGroup(ctx context.Context) error {
+	if w.groupReady.Load() {
+		return nil
+	}
+	err := w.rdb.XGroupCreateMkStream(ctx, w.stream, wbGroup, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return w.redisFailed(ctx, "xgroup create", err)
+	}
+	w.groupReady.Store(true)
+	return nil
+}
+
+// lastID returns the id of the stream's newest entry, "0-0" when empty.
+func (w *WriteBehind) lastID(ctx context.Context) (string, error) {
+	msgs, err := w.rdb.XRevRangeN(ctx, w.stream, "+", "-", 1).Result()
+	if err != nil {
+		return "", w.redisFailed(ctx, "xrevrange", err)
+	}
+	if len(msgs) == 0 {
+		return "0-0", nil
+	}
+	return msgs[0].ID, nil
+}
+
+// reapConsumers removes consumers of dead processes once they own nothing.
+func (w *WriteBehind) reapConsumers(ctx context.Context) {
+	idle := 4 * max(w.opt.ClaimIdle, w.opt.FlushInterval)
+	err := wbReapConsumers.Run(ctx, w.rdb, []string{w.stream}, wbGroup, idle.Milliseconds(), w.opt.Consumer).Err()
+	if err != nil {
+		w.metrics.Error(ctx, PatternWriteBehind, "reap consumers", w.stream, err)
+	}
+}
+
+// redisFailed counts and logs a Redis failure and returns it as EQUEUEUNAVAILABLE.
+func (w *WriteBehind) redisFailed(ctx context.Context, op string, err error) error {
+	if strings.HasPrefix(err.Error(), "NOGROUP") {
+		w.groupReady.Store(false) // the stream was deleted: recreate the group next time
+	}
+	w.metrics.Error(ctx, PatternWriteBehind, op, w.stream, err)
+	return domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable", fmt.Errorf("%s %s: %w", op, w.stream, err))
+}
+
+// process flushes msgs under flushMu. redelivered says they may have been
+// committed before (a crash between commit and acknowledgement), so every
+// owner is notified, not only those of inserted rows. With retry, a
+// failure that is not about an entry (Postgres or Redis unavailable) is
+// retried with backoff until it succeeds or ctx ends.
+func (w *WriteBehind) process(ctx context.Context, msgs []redis.XMessage, redelivered, retry bool) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	entries := make([]wbEntry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = w.decodeEntry(m)
+	}
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+	var bo wbBackoff
+	total := 0
+	for attempt := 0; ; attempt++ {
+		n, err := w.flushEntries(ctx, entries, redelivered || attempt > 0)
+		total += n
+		if err == nil {
+			return total, nil
+		}
+		w.metrics.Retried(len(entries) - n)
+		if !retry || ctx.Err() != nil {
+			return total, err
+		}
+		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind flush failed; retrying",
+			slog.Int("entries", len(entries)), slog.Int("attempt", attempt+1), slog.Any("error", err))
+		if !wbSleep(ctx, bo.next(w.opt.FlushInterval)) {
+			return total, err
+		}
+	}
+}
+
+// flushEntries inserts entries in rounds of distinct ids (the first
+// occurrence of an id in stream order wins, later ones find the row
+// there), settles what was committed and deals with the entries that
+// failed on their own. It returns how many entries it acknowledged.
+func (w *WriteBehind) flushEntries(ctx context.Context, entries []wbEntry, notifyAll bool) (int, error) {
+	var good, bad []wbEntry
+	for _, e := range entries {
+		if e.Err != nil {
+			bad = append(bad, e)
+		} else {
+			good = append(good, e)
+		}
+	}
+	flushed := 0
+	for len(good) > 0 {
+		round, later := distinctIDs(good)
+		ok, inserted, failed, err := w.insertIsolating(ctx, round)
+		if len(ok) > 0 {
+			n, serr := w.settle(ctx, ok, inserted, notifyAll)
+			flushed += n
+			if serr != nil {
+				return flushed, serr
+			}
+		}
+		if err != nil {
+			return flushed, err
+		}
+		bad = append(bad, failed...)
+		good = later
+	}
+	for _, e := range bad {
+		if err := w.reject(ctx, e); err != nil {
+			return flushed, err
+		}
+	}
+	return flushed, nil
+}
+
+// distinctIDs splits entries into the first occurrence of each id and the rest.
+func distinctIDs(entries []wbEntry) (first, rest []wbEntry) {
+	seen := make(map[uuid.UUID]struct{}, len(entries))
+	for _, e := range entries {
+		if _, dup := seen[e.Analysis.ID]; dup {
+			rest = append(rest, e)
+			continue
+		}
+		seen[e.Analysis.ID] = struct{}{}
+		first = append(first, e)
+	}
+	return first, rest
+}
+
+// insertIsolating inserts round in one statement. When Postgres rejects
+// the statement for a reason other than being unavailable, it bisects, so
+// the rows that can be committed are, and each poison row ends alone in
+// failed with its error. ok lists the entries committed (inserted or
+// already present); err is an outage, with ok what was committed before it.
+func (w *WriteBehind) insertIsolating(ctx context.Context, round []wbEntry) (ok []wbEntry, inserted map[uuid.UUID]bool, failed []wbEntry, err error) {
+	items := make([]domain.Analysis, len(round))
+	for i := range round {
+		items[i] = round[i].Analysis
+	}
+	ids, err := w.repo.InsertMissing(ctx, items)
+	if err == nil {
+		inserted = make(map[uuid.UUID]bool, len(ids))
+		for _, id := range ids {
+			inserted[id] = true
+		}
+		return round, inserted, nil, nil
+	}
+	if wbTransient(ctx, err) {
+		return nil, nil, nil, fmt.Errorf("insert %d analyses: %w", len(round), err)
+	}
+	if len(round) == 1 {
+		round[0].Err = fmt.Errorf("insert analysis %s: %w", round[0].Analysis.ID, err)
+		return nil, nil, round, nil
+	}
+	mid := len(round) / 2
+	ok, inserted, failed, err = w.insertIsolating(ctx, round[:mid])
+	if err != nil {
+		return ok, inserted, failed, err
+	}
+	ok2, inserted2, failed2, err := w.insertIsolating(ctx, round[mid:])
+	if inserted == nil {
+		inserted = inserted2
+	} else {
+		for id := range inserted2 {
+			inserted[id] = true
+		}
+	}
+	return append(ok, ok2...), inserted, append(failed, failed2...), err
+}
+
+// wbTransient reports whether err says nothing about the entries: Postgres
+// unavailable, or this call's context ended. Those are retried, never
+// counted against an entry.
+func wbTransient(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		domain.ErrorCode(err) == domain.EUNAVAILABLE
+}
+
+// settle runs after a commit: it tells lists which owners changed, then
+// acknowledges the entries and settles their cache keys in one script. The
+// notification comes first so that a crash in between leaves the entries
+// pending, and their redelivery (notifyAll) notifies again.
+func (w *WriteBehind) settle(ctx context.Context, ok []wbEntry, inserted map[uuid.UUID]bool, notifyAll bool) (int, error) {
+	// The commit happened: finish its bookkeeping even if ctx is being cancelled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	owners := make([]uuid.UUID, 0, 4)
+	seen := make(map[uuid.UUID]struct{}, 4)
+	for _, e := range ok {
+		if !notifyAll && !inserted[e.Analysis.ID] {
+			continue
+		}
+		if _, dup := seen[e.Analysis.OwnerID]; !dup {
+			seen[e.Analysis.OwnerID] = struct{}{}
+			owners = append(owners, e.Analysis.OwnerID)
+		}
+	}
+	if len(owners) > 0 {
+		w.lists.AnalysesChanged(ctx, owners...)
+	}
+	if w.afterCommit != nil {
+		if err := w.afterCommit(); err != nil {
+			return 0, err
+		}
+	}
+	keys := make([]string, 1, 1+len(ok))
+	keys[0] = w.stream
+	args := make([]any, 1, 1+3*len(ok))
+	args[0] = wbGroup
+	for _, e := range ok {
+		flag := "0"
+		if inserted[e.Analysis.ID] {
+			flag = "1"
+		}
+		keys = append(keys, w.keys.Analysis(e.Analysis.ID))
+		args = append(args, e.StreamID, flag, e.Raw)
+	}
+	n, err := wbSettle.Run(ctx, w.rdb, keys, args...).Int()
+	if err != nil {
+		return 0, w.redisFailed(ctx, "settle", fmt.Errorf("acknowledge %d committed entries: %w", len(ok), err))
+	}
+	w.metrics.Flushed(n)
+	return n, nil
+}
+
+// reject handles an entry that failed on its own (undecodable, or rejected
+// by Postgres): once it was delivered MaxAttempts times it moves to the
+// dead-letter stream; before that it stays pending, to be claimed again
+// after ClaimIdle (maybe by a process that can decode it).
+func (w *WriteBehind) reject(ctx context.Context, e wbEntry) error {
+	pending, err := w.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: w.stream, Group: wbGroup, Start: e.StreamID, End: e.StreamID, Count: 1,
+	}).Result()
+	if err != nil {
+		return w.redisFailed(ctx, "xpending", err)
+	}
+	if len(pending) == 0 {
+		return nil // another flusher handled it meanwhile
+	}
+	attempts := pending[0].RetryCount
+	if attempts < int64(w.opt.MaxAttempts) {
+		w.metrics.Retried(1)
+		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind entry failed; will retry",
+			slog.String("stream_id", e.StreamID), slog.String("id", e.ID), slog.Int64("attempts", attempts), slog.Any("error", e.Err))
+		return nil
+	}
+	keys := []string{w.stream, w.dead}
+	if id, perr := uuid.Parse(e.ID); perr == nil {
+		keys = append(keys, w.keys.Analysis(id))
+	}
+	moved, err := wbDeadLetter.Run(ctx, w.rdb, keys, wbGroup, e.StreamID, e.ID, e.Raw,
+		e.Err.Error(), attempts, w.opt.Consumer).Int()
+	if err != nil {
+		return w.redisFailed(ctx, "dead-letter", err)
+	}
+	if moved == 1 {
+		w.metrics.DeadLettered(1)
+		w.log.LogAttrs(ctx, slog.LevelError, "write-behind entry dead-lettered",
+			slog.String("stream_id", e.StreamID), slog.String("id", e.ID), slog.String("dead_letter", w.dead),
+			slog.Int64("attempts", attempts), slog.Any("error", e.Err))
+	}
+	return nil
+}
+
+// streamIDLess compares two stream ids "ms-seq".
+func streamIDLess(a, b string) bool {
+	am, as := splitStreamID(a)
+	bm, bs := splitStreamID(b)
+	return am < bm || (am == bm && as < bs)
+}
+
+func splitStreamID(id string) (ms, seq uint64) {
+	m, s, _ := strings.Cut(id, "-")
+	ms, _ = strconv.ParseUint(m, 10, 64)
+	seq, _ = strconv.ParseUint(s, 10, 64)
+	return ms, seq
+}
+
+// wbBackoff is exponential with jitter, from 50ms up to a cap.
+type wbBackoff struct{ d time.Duration }
+
+// next returns the next wait, in [d/2, d], d doubling up to a cap of
+// flushInterval bounded to [100ms, 5s].
+func (b *wbBackoff) next(flushInterval time.Duration) time.Duration {
+	ceiling := min(max(flushInterval, 100*time.Millisecond), 5*time.Second)
+	b.d = min(max(2*b.d, 50*time.Millisecond), ceiling)
+	return b.d/2 + rand.N(b.d/2+1)
+}
+
+func (b *wbBackoff) reset() { b.d = 0 }
+
+// wbSleep waits d or until ctx ends; it reports whether d elapsed.
+func wbSleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

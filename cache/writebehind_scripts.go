@@ -1,0 +1,109 @@
+package cache
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts of write-behind. Each runs atomically in Redis, which is
+// what makes the guarantees of writebehind.go hold across processes. Bytes:
+// 1 = format byte, 86 = 'V', 78 = 'N', 76 = 'L' (codec.go).
+
+// wbEnqueue caches and appends n analyses, or nothing when the backlog is full.
+//
+// KEYS[1] = stream, KEYS[1+i] = cache key of item i.
+// ARGV[1] = max pending; then per item i: id, sealed entry, TTL in ms.
+// Returns n, or -1 when XLEN + n > max pending (nothing written).
+// The check and the appends are one atomic step, so concurrent ingests
+// cannot overshoot the limit together.
+var wbEnqueue = redis.NewScript(`
+local n = #KEYS - 1
+if redis.call('XLEN', KEYS[1]) + n > tonumber(ARGV[1]) then
+  return -1
+end
+for i = 1, n do
+  local b = 3 * i - 1
+  local key, v = KEYS[i + 1], ARGV[b + 1]
+  local cur = redis.call('GET', key)
+  -- Never overwrite a real value: an existing id keeps its cached row.
+  if not (cur and string.byte(cur, 1) == 1 and string.byte(cur, 2) == 86) then
+    redis.call('SET', key, v, 'PX', ARGV[b + 2])
+  end
+  redis.call('XADD', KEYS[1], '*', 'id', ARGV[b], 'v', v)
+end
+return n`)
+
+// wbSettle acknowledges committed entries, deletes them from the stream and
+// makes the cache agree with what Postgres now holds.
+//
+// KEYS[1] = stream, KEYS[1+i] = cache key of entry i.
+// ARGV[1] = group; then per entry i: stream id, "1" if this flush inserted
+// the row (else "0": another row won or it already existed), sealed entry.
+// Returns how many entries this call acknowledged.
+//
+// The cache is settled only for entries whose XACK returned 1: a copy of the
+// batch flushed by someone else earlier was already settled by them, with
+// the knowledge of who inserted the row.
+var wbSettle = redis.NewScript(`
+local acked = 0
+for i = 1, #KEYS - 1 do
+  local b = 3 * i - 1
+  local sid, inserted, v, key = ARGV[b], ARGV[b + 1], ARGV[b + 2], KEYS[i + 1]
+  if redis.call('XACK', KEYS[1], ARGV[1], sid) == 1 then
+    acked = acked + 1
+    local cur = redis.call('GET', key)
+    if cur and cur ~= v then
+      if inserted == '1' then
+        -- The row is exactly v at version 1. Keep a later write (V >= 2) or
+        -- a later delete's tombstone (N >= 1); drop a stale "not found", a
+        -- lease whose fill may have loaded before the commit, another
+        -- ingest's value for this id, or an entry of another format.
+        local kind = string.byte(cur, 2)
+        local ver = tonumber(string.match(cur, '^..(%d+):') or '0')
+        local keep = string.byte(cur, 1) == 1 and ((kind == 86 and ver >= 2) or (kind == 78 and ver >= 1))
+        if not keep then redis.call('UNLINK', key) end
+      end
+    elseif cur and inserted ~= '1' then
+      -- Our value lost to an existing row: the cache must not answer with it.
+      redis.call('UNLINK', key)
+    end
+  end
+  redis.call('XDEL', KEYS[1], sid)
+end
+return acked`)
+
+// wbDeadLetter moves one entry to the dead-letter stream.
+//
+// KEYS[1] = stream, KEYS[2] = dead-letter stream, KEYS[3] (optional) = the
+// entry's cache key. ARGV = group, stream id, id, entry, error, attempts, consumer.
+// Returns 1 when this call moved it, 0 when another flusher already
+// handled it. The copy, the XACK and the XDEL are one atomic step, so an
+// entry is never in neither stream. The cached value it wrote (a row that
+// will never exist) is unlinked.
+var wbDeadLetter = redis.NewScript(`
+if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('XADD', KEYS[2], '*', 'stream_id', ARGV[2], 'id', ARGV[3], 'v', ARGV[4],
+  'error', ARGV[5], 'attempts', ARGV[6], 'consumer', ARGV[7])
+if KEYS[3] and ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then
+  redis.call('UNLINK', KEYS[3])
+end
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1`)
+
+// wbReapConsumers deletes consumers of the group that own no pending entry
+// and were idle longer than ARGV[2] ms, but never ARGV[3] (the caller).
+// Consumers are named per process, so without this every restart would
+// leave one behind. Checking and deleting in one script means a consumer
+// cannot receive an entry in between (DELCONSUMER drops its pending entries).
+//
+// KEYS[1] = stream. ARGV = group, idle ms, own consumer name. Returns the count.
+var wbReapConsumers = redis.NewScript(`
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for j = 1, #c, 2 do f[c[j]] = c[j + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2]) and f['name'] ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed = removed + 1
+  end
+end
+return removed`)

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/api"
+	"github.com/analysis-cache/service/cache"
+	"github.com/analysis-cache/service/repository"
+	"github.com/analysis-cache/service/service"
+)
+
+// Main is the whole service: Run opens every connection, serves until its
+// context ends, then shuts down in order. End-to-end tests start it too.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+
+	// Addr is the address the server listens on once Run has started
+	// (useful with PORT=0 in tests); closed Ready reports it.
+	Addr  string
+	Ready chan struct{}
+}
+
+// NewMain returns a Main for cfg with a logger of the configured format and level.
+func NewMain(cfg Config) *Main {
+	return &Main{Config: cfg, Log: newLogger(cfg), Ready: make(chan struct{})}
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	var level slog.Level
+	switch cfg.LogLevel {
+	case "debug":
+		level = slog.LevelDebug
+	case "warn", "warning":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// Run serves until ctx is done, then shuts down gracefully. It returns an
+// error when a dependency cannot be opened or the server fails.
+func (m *Main) Run(ctx context.Context) error {
+	cfg, log := m.Config, m.Log
+
+	repo, err := repository.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	defer repo.Close()
+	if err := repo.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	rdb, err := openRedis(cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	codec, err := cache.NewCodecFromEnv(cfg.CacheEncryptionKey, log)
+	if err != nil {
+		return fmt.Errorf("cache encryption key: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := cache.NewMetrics(reg, log)
+	keys := cache.Keys{Prefix: cfg.CachePrefix}
+	backlog := &cache.Backlog{}
+
+	lists := cache.NewListInvalidation(rdb, keys, metrics, backlog)
+	aside := cache.NewAside(rdb, keys, codec, metrics, backlog, cache.AsideOptions{
+		TTL: cfg.CacheTTL, NegativeTTL: cfg.NegativeCacheTTL, Jitter: cfg.CacheTTLJitter,
+	})
+	namespace := cache.NewNamespace(rdb, keys, codec, metrics, backlog, cfg.ListCacheTTL, cfg.CacheTTLJitter)
+	userLists := cache.NewReadThrough(repo, rdb, keys, codec, metrics, backlog, cfg.ListCacheTTL, cfg.CacheTTLJitter)
+	guard := cache.NewStampedeGuard(rdb, keys, metrics, log, cache.StampedeOptions{
+		TTL: cfg.StatsTTL, StaleFor: cfg.StatsTTL, Jitter: cfg.CacheTTLJitter,
+	})
+	hostname, _ := os.Hostname()
+	writeBehind := cache.NewWriteBehind(rdb, keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
+		BatchSize: cfg.WriteBehindBatchSize, FlushInterval: cfg.WriteBehindFlushInterval,
+		ClaimIdle: cfg.WriteBehindClaimIdle, EntryTTL: cfg.CacheTTL, MaxPending: cfg.WriteBehindMaxPending,
+		MaxAttempts: cfg.WriteBehindMaxAttempts, Consumer: hostname + "-" + strconv.Itoa(os.Getpid()),
+		Jitter: cfg.CacheTTLJitter,
+	})
+	invalidator := cache.NewInvalidator(rdb, keys, metrics, cache.NewTags(rdb, keys, metrics, backlog))
+
+	router := api.NewRouter(api.Deps{
+		Analyses:         service.NewAnalyses(repo, aside, keys, lists),
+		Lists:            service.NewLists(repo, namespace, userLists),
+		Stats:            service.NewStats(repo, guard),
+		Ingest:           service.NewIngest(writeBehind),
+		Admin:            service.NewAdmin(metrics, invalidator, writeBehind.Pending),
+		Ready:            readiness(repo, rdb),
+		Log:              log,
+		Registry:         reg,
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		MaxBulkBodyBytes: cfg.MaxBulkBodyBytes,
+		AdminToken:       cfg.AdminToken,
+	})
+
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.Addr = ln.Addr().String()
+	server := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	if cfg.PprofAddr != "" {
+		go servePprof(cfg.PprofAddr, log)
+	}
+
+	flusherCtx, stopFlusher := context.WithCancel(context.Background())
+	flusherDone := make(chan error, 1)
+	go func() { flusherDone <- writeBehind.Run(flusherCtx) }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- server.Serve(ln) }()
+	log.Info("listening", "addr", m.Addr, "docs", "http://localhost:"+strconv.Itoa(cfg.Port)+"/docs")
+	close(m.Ready)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-serveErr:
+		stopFlusher()
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	// Stop accepting and finish in-flight requests first: a bulk request
+	// answered 202 during shutdown is in the stream before the drain starts.
+	if err := server.Shutdown(shutdownCtx); err != nil {
+		log.Warn("http shutdown", "error", err)
+	}
+	stopFlusher()
+	if err := <-flusherDone; err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("write-behind flusher", "error", err)
+	}
+	// Drain what is pending; what is left stays in the stream for the next start.
+	if err := writeBehind.Stop(shutdownCtx); err != nil {
+		log.Warn("write-behind drain incomplete; entries stay in the stream", "error", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openRedis builds a UniversalClient from REDIS_URL, so a Sentinel or
+// Cluster can be configured later without code changes, with short timeouts
+// so that a Redis outage costs a request tens of milliseconds.
+func openRedis(cfg Config) (redis.UniversalClient, error) {
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	return redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:        []string{opt.Addr},
+		DB:           opt.DB,
+		Username:     opt.Username,
+		Password:     opt.Password,
+		TLSConfig:    opt.TLSConfig,
+		DialTimeout:  cfg.RedisTimeout,
+		ReadTimeout:  cfg.RedisTimeout,
+		WriteTimeout: cfg.RedisTimeout,
+		PoolTimeout:  cfg.RedisTimeout,
+		// Fail fast: a retry doubles the time an outage costs each request,
+		// and go-redis otherwise dials 5 times with backoff.
+		MaxRetries:    1,
+		DialerRetries: 1,
+	}), nil
+}
+
+// readiness checks Postgres and Redis, each within a second.
+func readiness(repo *repository.Postgres, rdb redis.UniversalClient) func(context.Context) map[string]string {
+	return func(ctx context.Context) map[string]string {
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		checks := map[string]string{"postgres": "ok", "redis": "ok"}
+		if err := repo.Ping(ctx); err != nil {
+			checks["postgres"] = shortError(err)
+		}
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			checks["redis"] = shortError(err)
+		}
+		return checks
+	}
+}
+
+// shortError keeps a readiness message short: no DSNs, no stack of wraps.
+func shortError(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return "unreachable"
+	}
+	return "unavailable"
+}
+
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof", "addr", addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		log.Warn("pprof", "error", err)
+	}
+}

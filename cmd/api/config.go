@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the service, read from the environment with a
+// default fit for a laptop (the names and defaults of contract.md).
+type Config struct {
+	Port        int    // PORT
+	DatabaseURL string // DATABASE_URL
+	RedisURL    string // REDIS_URL: redis://host:port/db (rediss:// for TLS)
+	// RedisTimeout bounds every Redis dial/read/write (REDIS_TIMEOUT), so an
+	// outage costs a request tens of milliseconds, not seconds.
+	RedisTimeout time.Duration
+
+	CachePrefix      string        // CACHE_PREFIX
+	CacheTTL         time.Duration // CACHE_TTL
+	ListCacheTTL     time.Duration // LIST_CACHE_TTL
+	CacheTTLJitter   float64       // CACHE_TTL_JITTER: 0.1 = ±10%
+	NegativeCacheTTL time.Duration // NEGATIVE_CACHE_TTL
+	StatsTTL         time.Duration // STATS_TTL
+
+	WriteBehindFlushInterval time.Duration // WRITE_BEHIND_FLUSH_INTERVAL
+	WriteBehindBatchSize     int           // WRITE_BEHIND_BATCH_SIZE
+	WriteBehindMaxPending    int64         // WRITE_BEHIND_MAX_PENDING
+	WriteBehindClaimIdle     time.Duration // WRITE_BEHIND_CLAIM_IDLE: pending this long on a consumer → claimed by another
+	WriteBehindMaxAttempts   int           // WRITE_BEHIND_MAX_ATTEMPTS: then dead-lettered
+
+	AdminToken         string // ADMIN_TOKEN: empty disables the admin API
+	CacheEncryptionKey string // CACHE_ENCRYPTION_KEY: base64 of 32 bytes; empty → ephemeral key
+
+	MaxBodyBytes     int64 // MAX_BODY_BYTES
+	MaxBulkBodyBytes int64 // MAX_BULK_BODY_BYTES
+
+	LogLevel        string        // LOG_LEVEL: debug, info, warn, error
+	LogFormat       string        // LOG_FORMAT: json or text; default json when ENVIRONMENT=production
+	Environment     string        // ENVIRONMENT: local or production
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests and the write-behind drain
+	PprofAddr       string        // PPROF_ADDR: serve net/http/pprof there (e.g. 127.0.0.1:6060); empty: off
+}
+
+// LoadConfig reads Config through getenv (os.Getenv in production, a map in
+// tests). It reports every invalid value at once, naming the variable.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	r := envReader{getenv: getenv}
+	c := Config{
+		Port:         r.int("PORT", 8000),
+		DatabaseURL:  r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		RedisURL:     r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisTimeout: r.duration("REDIS_TIMEOUT", 50*time.Millisecond),
+
+		CachePrefix:      r.str("CACHE_PREFIX", "app:"),
+		CacheTTL:         r.duration("CACHE_TTL", time.Hour),
+		ListCacheTTL:     r.duration("LIST_CACHE_TTL", 5*time.Minute),
+		CacheTTLJitter:   r.float("CACHE_TTL_JITTER", 0.1),
+		NegativeCacheTTL: r.duration("NEGATIVE_CACHE_TTL", 30*time.Second),
+		StatsTTL:         r.duration("STATS_TTL", 60*time.Second),
+
+		WriteBehindFlushInterval: r.duration("WRITE_BEHIND_FLUSH_INTERVAL", 5*time.Second),
+		WriteBehindBatchSize:     r.int("WRITE_BEHIND_BATCH_SIZE", 100),
+		WriteBehindMaxPending:    int64(r.int("WRITE_BEHIND_MAX_PENDING", 100000)),
+		WriteBehindClaimIdle:     r.duration("WRITE_BEHIND_CLAIM_IDLE", 30*time.Second),
+		WriteBehindMaxAttempts:   r.int("WRITE_BEHIND_MAX_ATTEMPTS", 5),
+
+		AdminToken:         getenv("ADMIN_TOKEN"),
+		CacheEncryptionKey: getenv("CACHE_ENCRYPTION_KEY"),
+
+		MaxBodyBytes:     int64(r.int("MAX_BODY_BYTES", 1<<20)),
+		MaxBulkBodyBytes: int64(r.int("MAX_BULK_BODY_BYTES", 10<<20)),
+
+		LogLevel:        strings.ToLower(r.str("LOG_LEVEL", "info")),
+		Environment:     strings.ToLower(r.str("ENVIRONMENT", "local")),
+		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		PprofAddr:       getenv("PPROF_ADDR"),
+	}
+	defFormat := "text"
+	if c.Environment == "production" {
+		defFormat = "json"
+	}
+	c.LogFormat = strings.ToLower(r.str("LOG_FORMAT", defFormat))
+	c.validate(&r)
+	return c, errors.Join(r.errs...)
+}
+
+func (c *Config) validate(r *envReader) {
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			r.errs = append(r.errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.Port > 0 && c.Port < 65536, "PORT: %d is not a port", c.Port)
+	check(c.RedisTimeout > 0, "REDIS_TIMEOUT: must be positive")
+	check(c.CacheTTL > 0 && c.ListCacheTTL > 0 && c.NegativeCacheTTL > 0 && c.StatsTTL > 0,
+		"CACHE_TTL, LIST_CACHE_TTL, NEGATIVE_CACHE_TTL and STATS_TTL must be positive: a cache key without a TTL is never written")
+	check(c.CacheTTLJitter >= 0 && c.CacheTTLJitter < 1, "CACHE_TTL_JITTER: %v is not in [0, 1)", c.CacheTTLJitter)
+	check(c.WriteBehindFlushInterval > 0, "WRITE_BEHIND_FLUSH_INTERVAL: must be positive")
+	// 12 columns per row: a batch must stay under Postgres's 65535 bind parameters.
+	check(c.WriteBehindBatchSize > 0 && c.WriteBehindBatchSize <= 5000, "WRITE_BEHIND_BATCH_SIZE: %d is not in 1..5000", c.WriteBehindBatchSize)
+	check(c.WriteBehindMaxPending > 0, "WRITE_BEHIND_MAX_PENDING: must be positive")
+	check(c.WriteBehindClaimIdle > 0, "WRITE_BEHIND_CLAIM_IDLE: must be positive")
+	check(c.WriteBehindMaxAttempts > 0, "WRITE_BEHIND_MAX_ATTEMPTS: must be positive")
+	check(c.MaxBodyBytes > 0 && c.MaxBulkBodyBytes > 0, "MAX_BODY_BYTES and MAX_BULK_BODY_BYTES must be positive")
+	check(c.CachePrefix != "", "CACHE_PREFIX: must not be empty (it confines every key the service touches)")
+	check(c.LogFormat == "json" || c.LogFormat == "text", "LOG_FORMAT: %q is not json or text", c.LogFormat)
+	switch c.LogLevel {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		check(false, "LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.CacheEncryptionKey != "" {
+		key, err := base64.StdEncoding.DecodeString(c.CacheEncryptionKey)
+		check(err == nil && len(key) == 32, "CACHE_ENCRYPTION_KEY: must be the base64 of 32 bytes")
+	}
+	if c.Environment == "production" {
+		check(c.CacheEncryptionKey != "", "CACHE_ENCRYPTION_KEY: required in production (write-behind entries sealed with an ephemeral key cannot be read after a restart)")
+		check(c.AdminToken == "" || (len(c.AdminToken) >= 16 && c.AdminToken != "changethis"),
+			"ADMIN_TOKEN: refusing a short or placeholder token in production")
+	}
+}
+
+// envReader parses variables and collects every error instead of stopping at the first.
+type envReader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *envReader) str(name, def string) string {
+	if v := r.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *envReader) int(name string, def int) int {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not an integer", name, v))
+	}
+	return n
+}
+
+func (r *envReader) float(name string, def float64) float64 {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a number", name, v))
+	}
+	return f
+}
+
+func (r *envReader) duration(name string, def time.Duration) time.Duration {
+	v := r.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a Go duration such as 5s or 1h", name, v))
+	}
+	return d
+}

@@ -1,0 +1,432 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Row names that other rows compare themselves with.
+const (
+	rowCachedGet   = "GET /analyses/{id}, cached (HIT)"
+	rowCeilStatic  = "ceiling: gin, same body from memory"
+	rowCeilRedis   = "ceiling: gin + one go-redis GET"
+	rowCeilRedisBM = "ceiling: redis-benchmark GET"
+	rowBulk        = "POST /analyses/bulk, 1000 items (write-behind)"
+	rowCeilCopy    = "ceiling: raw pgx CopyFrom"
+)
+
+// runAll runs every scenario in an order where none disturbs the next:
+// reads first, writes (which invalidate lists) after.
+func (b *bench) runAll(ctx context.Context) (*report, error) {
+	steps := []struct {
+		name string
+		run  func(context.Context) error
+	}{
+		{"cached GET and its ceilings", b.cachedGet},
+		{"redis-benchmark", b.redisBenchmark},
+		{"uncached GET", b.uncachedGet},
+		{"list", b.list},
+		{"stats", b.stats},
+		{"stats stampede", b.stampede},
+		{"PATCH", b.patch},
+		{"POST one by one", b.post},
+		{"bulk ingest and flush", b.bulkAndFlush},
+	}
+	for _, s := range steps {
+		slog.Info("scenario", "name", s.name)
+		if err := s.run(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	return b.rep, nil
+}
+
+// addLoad records a wrk result as a row; perRequest scales requests to the
+// unit (1000 items per bulk request).
+func (b *bench) addLoad(name, unit string, r wrkResult, perRequest float64, vs, note string) *row {
+	if f := r.failures(); f != "" {
+		note = joinNote(note, "failed: "+f)
+	}
+	return b.rep.add(row{Name: name, Rate: r.rate() * perRequest, Unit: unit, P50: r.p50(), P99: r.p99(), Vs: vs, Note: note})
+}
+
+func (b *bench) hotIDs() []string { return idPaths("", b.ids[:b.p.HotIDs]) }
+
+// cachedGet measures GET of an analysis served from Redis, then the two gin
+// ceilings with the same body and the same Redis entry.
+func (b *bench) cachedGet(ctx context.Context) error {
+	ids := b.hotIDs()
+	paths := prefixed("/api/v1/analyses/", ids)
+	if err := b.client.getAll(ctx, paths, 16); err != nil {
+		return fmt.Errorf("fill the cache: %w", err)
+	}
+	sample, err := b.client.expect(ctx, http.MethodGet, paths[0], nil, http.StatusOK, nil)
+	if err != nil {
+		return err
+	}
+	if sample.xcache != "HIT" {
+		return fmt.Errorf("GET %s after a fill answered X-Cache %q, want HIT", paths[0], sample.xcache)
+	}
+	file, err := b.writeLines("hot.txt", paths)
+	if err != nil {
+		return err
+	}
+	l := load{base: b.client.base, script: "get_counted.lua", args: []string{file}, conns: b.p.conns}
+	r, err := warmAndRun(ctx, b.p, l, l)
+	if err != nil {
+		return err
+	}
+	hit := b.addLoad(rowCachedGet, "req/s", r, 1, rowCeilRedis, xcacheNote(r))
+
+	bodyFile := filepath.Join(b.dir, "body.json")
+	if err := os.WriteFile(bodyFile, sample.body, 0o644); err != nil {
+		return fmt.Errorf("write sample body: %w", err)
+	}
+	ceil, base, err := b.startCeiling(ctx, bodyFile)
+	if err != nil {
+		return err
+	}
+	defer ceil.stop()
+	for _, c := range []struct{ name, route string }{{rowCeilStatic, "/static/"}, {rowCeilRedis, "/redis/"}} {
+		file, err := b.writeLines("ceiling.txt", prefixed(c.route, ids))
+		if err != nil {
+			return err
+		}
+		l := load{base: base, script: "get_counted.lua", args: []string{file}, conns: b.p.conns}
+		r, err := warmAndRun(ctx, b.p, l, l)
+		if err != nil {
+			return err
+		}
+		if f := r.failures(); f != "" {
+			return fmt.Errorf("%s: %s (log: %s)", c.name, f, ceil.log)
+		}
+		b.addLoad(c.name, "req/s", r, 1, "", fmt.Sprintf("%d-byte body", len(sample.body)))
+	}
+
+	ceilRedis := b.rep.find(rowCeilRedis)
+	hit.Target = "≥ 0.9× rate, p99 ≤ 2× ceiling p99"
+	hit.Met = hit.Rate >= 0.9*ceilRedis.Rate && hit.P99 <= 2*ceilRedis.P99
+	hit.HasTarget = true
+	hit.Note = joinNote(hit.Note, fmt.Sprintf("%.2f× the static ceiling; p99 %.2f× the ceiling's", hit.Rate/b.rep.find(rowCeilStatic).Rate, float64(hit.P99)/float64(ceilRedis.P99)))
+	if !hit.Met {
+		return b.profileCachedGet(ctx, l)
+	}
+	return nil
+}
+
+// startCeiling builds and starts cmd/ceiling pinned to the server's CPU.
+func (b *bench) startCeiling(ctx context.Context, bodyFile string) (*process, string, error) {
+	bin := filepath.Join(b.dir, "ceiling")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/ceiling")
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, "", fmt.Errorf("build cmd/ceiling: %w: %s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := startProcess("ceiling", b.dir, pinned(context.Background(), 0, bin,
+		"-addr", addr, "-body", bodyFile, "-redis-url", b.o.redisURL, "-prefix", b.prefix), "GIN_MODE=release")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := p.waitReady(ctx, "http://"+addr+"/health", 10*time.Second); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, "http://" + addr, nil
+}
+
+// uncachedGet reads ids nobody has read yet, in order, so each request is
+// a miss that goes to Postgres (and then fills the cache). The warm-up
+// uses ids of its own; the X-Cache count shows the share really missed.
+func (b *bench) uncachedGet(ctx context.Context) error {
+	cold := b.ids[b.p.HotIDs:]
+	split := len(cold) / 4
+	warmFile, err := b.writeLines("cold-warm.txt", prefixed("/api/v1/analyses/", idPaths("", cold[:split])))
+	if err != nil {
+		return err
+	}
+	runFile, err := b.writeLines("cold-run.txt", prefixed("/api/v1/analyses/", idPaths("", cold[split:])))
+	if err != nil {
+		return err
+	}
+	warm := load{base: b.client.base, script: "get_counted.lua", args: []string{warmFile, "seq"}, conns: b.p.conns}
+	run := warm
+	run.args = []string{runFile, "seq"}
+	r, err := warmAndRun(ctx, b.p, warm, run)
+	if err != nil {
+		return err
+	}
+	b.addLoad("GET /analyses/{id}, uncached (MISS → Postgres)", "req/s", r, 1, rowCeilStatic, xcacheNote(r))
+	return nil
+}
+
+// list reads cached list pages: a mix of filters and pages, all filled
+// before the run.
+func (b *bench) list(ctx context.Context) error {
+	owner := b.gen.owners[0].String()
+	paths := []string{
+		"/api/v1/analyses", "/api/v1/analyses?limit=100", "/api/v1/analyses?skip=20&limit=20",
+		"/api/v1/analyses?skip=40&limit=20", "/api/v1/analyses?status=completed",
+		"/api/v1/analyses?status=failed&limit=50", "/api/v1/analyses?tag=t7",
+		"/api/v1/analyses?tag=bench&limit=10", "/api/v1/analyses?owner_id=" + owner,
+		"/api/v1/analyses?owner_id=" + owner + "&status=pending",
+	}
+	if err := b.client.getAll(ctx, paths, 4); err != nil {
+		return fmt.Errorf("fill list pages: %w", err)
+	}
+	file, err := b.writeLines("lists.txt", paths)
+	if err != nil {
+		return err
+	}
+	l := load{base: b.client.base, script: "get_counted.lua", args: []string{file}, conns: b.p.conns}
+	r, err := warmAndRun(ctx, b.p, l, l)
+	if err != nil {
+		return err
+	}
+	b.addLoad("GET /analyses?… list pages, cached (HIT)", "req/s", r, 1, rowCeilStatic, xcacheNote(r))
+	return nil
+}
+
+const statsPath = "/api/v1/analyses/stats"
+
+// stats reads the stats once computed (warm).
+func (b *bench) stats(ctx context.Context) error {
+	if _, err := b.client.expect(ctx, http.MethodGet, statsPath, nil, http.StatusOK, nil); err != nil {
+		return err
+	}
+	file, err := b.writeLines("stats.txt", []string{statsPath})
+	if err != nil {
+		return err
+	}
+	l := load{base: b.client.base, script: "get_counted.lua", args: []string{file}, conns: b.p.conns}
+	r, err := warmAndRun(ctx, b.p, l, l)
+	if err != nil {
+		return err
+	}
+	b.addLoad(fmt.Sprintf("GET /analyses/stats, warm (%s rows)", humanCount(b.p.StatsRows)), "req/s", r, 1, rowCeilStatic, xcacheNote(r))
+	return nil
+}
+
+// stampede measures one cold stats computation alone, then sends
+// p.Stampede cold requests at once: the guard must run one computation and
+// make the others wait about that long, not longer.
+func (b *bench) stampede(ctx context.Context) error {
+	var alone []time.Duration
+	for range 3 {
+		if err := b.client.invalidateKeys(ctx, "stats:analyses"); err != nil {
+			return err
+		}
+		r, err := b.client.expect(ctx, http.MethodGet, statsPath, nil, http.StatusOK, nil)
+		if err != nil {
+			return err
+		}
+		if r.xcache != "MISS" {
+			return fmt.Errorf("stats after invalidation answered X-Cache %q, want MISS: the invalidation did not reach the stats entry", r.xcache)
+		}
+		alone = append(alone, r.latency)
+	}
+	slices.Sort(alone)
+	compute := alone[1]
+
+	if err := b.client.invalidateKeys(ctx, "stats:analyses"); err != nil {
+		return err
+	}
+	before, err := b.client.cacheStats(ctx)
+	if err != nil {
+		return err
+	}
+	n := b.p.Stampede
+	// Each request gets its own connection, dialled before the start, so
+	// the burst is not serialised behind a few connections.
+	clients := make([]*apiClient, n)
+	for i := range clients {
+		clients[i] = &apiClient{base: b.client.base, http: &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{}}}
+		if _, err := clients[i].expect(ctx, http.MethodGet, "/health", nil, http.StatusOK, nil); err != nil {
+			return err
+		}
+	}
+	start := make(chan struct{})
+	results := make([]response, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = clients[i].expect(ctx, http.MethodGet, statsPath, nil, http.StatusOK, nil)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, c := range clients {
+		c.http.CloseIdleConnections()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return fmt.Errorf("stampede request: %w", err)
+		}
+	}
+	after, err := b.client.cacheStats(ctx)
+	if err != nil {
+		return err
+	}
+	lat := make([]time.Duration, n)
+	counts := map[string]int64{}
+	for i, r := range results {
+		lat[i] = r.latency
+		counts[r.xcache]++
+	}
+	slices.Sort(lat)
+	computations := after.Stampede.Computations - before.Stampede.Computations
+	p99 := lat[(len(lat)*99+99)/100-1]
+	r := b.rep.add(row{
+		Name: fmt.Sprintf("GET /analyses/stats, %d cold at once", n), Unit: "",
+		P50: lat[len(lat)/2], P99: p99,
+		Target: "1 computation", HasTarget: true, Met: computations == 1,
+		Note: fmt.Sprintf("%d computation(s), %d coalesced, %d lock timeouts; one computation alone takes %s; p99 wait = %.2f× that; %s",
+			computations, after.Stampede.Coalesced-before.Stampede.Coalesced, after.Stampede.LockTimeouts-before.Stampede.LockTimeouts,
+			ms(compute), float64(p99)/float64(compute), countsNote(counts)),
+	})
+	r.Ratio, r.RatioOf = float64(p99)/float64(compute), "p99 / one computation"
+	return nil
+}
+
+// patch changes random hot analyses (write-through: Postgres, then the
+// version-guarded cache write).
+func (b *bench) patch(ctx context.Context) error {
+	file, err := b.writeLines("patch.txt", prefixed("/api/v1/analyses/", b.hotIDs()))
+	if err != nil {
+		return err
+	}
+	l := load{base: b.client.base, script: "patch.lua", args: []string{file}, conns: b.p.conns}
+	r, err := warmAndRun(ctx, b.p, l, l)
+	if err != nil {
+		return err
+	}
+	b.addLoad("PATCH /analyses/{id} (write-through)", "req/s", r, 1, rowCeilStatic, "")
+	return nil
+}
+
+// post creates analyses one per request, to compare with bulk ingest.
+func (b *bench) post(ctx context.Context) error {
+	l := load{base: b.client.base, script: "post.lua", args: []string{b.gen.owners[1].String()}, conns: b.p.conns}
+	r, err := warmAndRun(ctx, b.p, l, l)
+	if err != nil {
+		return err
+	}
+	b.addLoad("POST /analyses, one per request (write-through)", "items/s", r, 1, rowBulk, "")
+	return nil
+}
+
+// bulkAndFlush ingests 1000-item bodies (write-behind), then times one
+// admin flush of everything pending and a raw CopyFrom of as many rows.
+func (b *bench) bulkAndFlush(ctx context.Context) error {
+	l := load{base: b.client.base, script: "bulk.lua",
+		args: []string{b.gen.owners[2].String(), fmt.Sprint(b.p.BulkItems)}, conns: b.p.BulkConns}
+	r, err := warmAndRun(ctx, b.p, l, l)
+	if err != nil {
+		return err
+	}
+	b.addLoad(rowBulk, "items/s", r, float64(b.p.BulkItems), rowCeilCopy, "accepted (202) into the Redis stream")
+
+	pending, err := b.client.cacheStats(ctx)
+	if err != nil {
+		return err
+	}
+	before, err := b.db.count(ctx)
+	if err != nil {
+		return err
+	}
+	var flushed struct {
+		Flushed int64 `json:"flushed"`
+	}
+	resp, err := b.client.expect(ctx, http.MethodPost, "/api/v1/cache/write-behind/flush", nil, http.StatusOK, &flushed)
+	if err != nil {
+		return err
+	}
+	after, err := b.db.count(ctx)
+	if err != nil {
+		return err
+	}
+	note := fmt.Sprintf("%d rows in %s (%d were pending)", flushed.Flushed, ms(resp.latency), pending.WriteBehind.Pending)
+	if after-before != flushed.Flushed {
+		note = joinNote(note, fmt.Sprintf("MISMATCH: Postgres gained %d rows", after-before))
+	}
+	flush := b.rep.add(row{Name: "admin flush of write-behind (rows committed)", Unit: "rows/s",
+		Rate: float64(flushed.Flushed) / resp.latency.Seconds(), Vs: rowCeilCopy,
+		Target: "≥ 0.5× raw CopyFrom", HasTarget: true, Note: note})
+
+	rows := max(int(flushed.Flushed), 10_000)
+	_, took, err := b.db.copyRows(ctx, b.gen, rows, "")
+	if err != nil {
+		return err
+	}
+	ceil := b.rep.add(row{Name: rowCeilCopy, Unit: "rows/s", Rate: float64(rows) / took.Seconds(),
+		Note: fmt.Sprintf("%d rows into the same table, same indexes, in %s", rows, ms(took))})
+	flush.Met = flush.Rate >= 0.5*ceil.Rate
+	return nil
+}
+
+func prefixed(prefix string, items []string) []string {
+	out := make([]string, len(items))
+	for i, s := range items {
+		out[i] = prefix + s
+	}
+	return out
+}
+
+// xcacheNote summarises the X-Cache answers counted during a run.
+func xcacheNote(r wrkResult) string { return countsNote(r.XCache) }
+
+func countsNote(counts map[string]int64) string {
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	if total == 0 {
+		return ""
+	}
+	note := "X-Cache"
+	for _, k := range []string{"HIT", "MISS", "STALE", "BYPASS", ""} {
+		if n := counts[k]; n > 0 {
+			name := k
+			if k == "" {
+				name = "none"
+			}
+			note += fmt.Sprintf(" %s %.1f%%", name, 100*float64(n)/float64(total))
+		}
+	}
+	return note
+}
+
+func joinNote(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+func humanCount(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The Lua scripts and the summary parser agree: a real wrk run against a
+// server that answers HIT and MISS alternately reports both counts, and
+// "seq" mode requests the paths of the file in order.
+func TestWrkSummaryAndXCacheCounts(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (apt-get install wrk)")
+	}
+	var n, bad atomic.Int64
+	var prev atomic.Value
+	next := map[string]string{"/p/a": "/p/b", "/p/b": "/p/c", "/p/c": "/p/a"}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		// One connection and seq mode: each path is the one after the
+		// previous in the file (wrk calls request() once before the run to
+		// check it, so the run itself may start on any line).
+		if p, ok := prev.Swap(r.URL.Path).(string); ok && next[p] != r.URL.Path {
+			bad.Add(1)
+		}
+		if i%2 == 0 {
+			w.Header().Set("X-Cache", "HIT")
+		} else {
+			w.Header().Set("X-Cache", "MISS")
+		}
+		w.Write([]byte("{}"))
+	}))
+	defer srv.Close()
+	paths := filepath.Join(t.TempDir(), "paths.txt")
+	if err := os.WriteFile(paths, []byte("/p/a\n/p/b\n/p/c\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// wrk loads bench/ relative to the repository root.
+	t.Chdir("../..")
+	r, err := runWrk(context.Background(), load{base: srv.URL, script: "get_counted.lua", args: []string{paths, "seq"}, conns: 1}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.rate() <= 0 || r.Latency.P99 < r.Latency.P50 {
+		t.Errorf("summary = %+v", r)
+	}
+	hit, miss := r.XCache["HIT"], r.XCache["MISS"]
+	if hit == 0 || miss == 0 || hit+miss != r.Requests || !strings.Contains(xcacheNote(r), "HIT") {
+		t.Errorf("X-Cache counts HIT %d MISS %d for %d requests", hit, miss, r.Requests)
+	}
+	if bad.Load() != 0 {
+		t.Errorf("%d requests out of file order", bad.Load())
+	}
+}

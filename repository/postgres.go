@@ -1,0 +1,291 @@
+// Package repository stores analyses in Postgres through gorm (pgx
+// underneath). It implements domain.AnalysisRepository.
+//
+// Guarantees:
+//   - Errors speak the domain's language: a connection failure is
+//     EUNAVAILABLE, a missing row ENOTFOUND, a taken id ECONFLICT, a version
+//     mismatch EPRECONDITION; everything else is wrapped with what was being
+//     done ("update analysis <id>: ...").
+//   - Timestamps are set in Go, UTC with microsecond precision, and read back
+//     as UTC, so what a writer holds equals what a reader gets.
+//   - Update is read-modify-write under SELECT ... FOR UPDATE in one
+//     transaction: concurrent updates of one row serialize, each sees the
+//     other's result, and the version grows by exactly one per change.
+//   - Delete is one statement; If-Match is checked by that statement, so a
+//     concurrent update between check and delete is impossible.
+//   - Logs never contain bound values (gorm's ParameterizedQueries), so
+//     notes and other user data never reach the log.
+package repository
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+
+	"github.com/analysis-cache/service/domain"
+	"github.com/analysis-cache/service/migrations"
+)
+
+// Postgres is the Postgres implementation of domain.AnalysisRepository.
+// It is safe for concurrent use.
+type Postgres struct {
+	db  *gorm.DB
+	sql *sql.DB
+	log *slog.Logger
+
+	// afterLock, when set (tests only), runs in Update after the row is read
+	// and checked, before it is written: the window the row lock protects.
+	afterLock func(id uuid.UUID)
+}
+
+var _ domain.AnalysisRepository = (*Postgres)(nil)
+
+// Options are the connection pool and logging settings of Open.
+type Options struct {
+	// MaxOpenConns bounds the connections to Postgres (database/sql pool).
+	MaxOpenConns int
+	// MaxIdleConns connections are kept open between bursts.
+	MaxIdleConns int
+	// ConnMaxLifetime recycles connections (lets a failover or a pgbouncer
+	// rebalance take effect).
+	ConnMaxLifetime time.Duration
+	// ConnMaxIdleTime closes connections idle that long.
+	ConnMaxIdleTime time.Duration
+	// SlowQuery is the duration above which a statement is logged at warn level.
+	SlowQuery time.Duration
+}
+
+// DefaultOptions are the settings Open uses: a pool sized for a small
+// service next to a default Postgres (max_connections 100).
+func DefaultOptions() Options {
+	return Options{
+		MaxOpenConns:    20,
+		MaxIdleConns:    20,
+		ConnMaxLifetime: 30 * time.Minute,
+		ConnMaxIdleTime: 5 * time.Minute,
+		SlowQuery:       200 * time.Millisecond,
+	}
+}
+
+// Open connects to the Postgres of dsn with DefaultOptions and pings it.
+// It returns EUNAVAILABLE when the server cannot be reached. Add
+// connect_timeout=N to dsn to bound the dial.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*Postgres, error) {
+	return OpenWithOptions(ctx, dsn, log, DefaultOptions())
+}
+
+// OpenWithOptions is Open with explicit pool and logging settings.
+func OpenWithOptions(ctx context.Context, dsn string, log *slog.Logger, opts Options) (*Postgres, error) {
+	p, err := openLazy(dsn, log, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Ping(ctx); err != nil {
+		_ = p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// openLazy builds the pool without connecting; the first statement dials.
+func openLazy(dsn string, log *slog.Logger, opts Options) (*Postgres, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	db, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), &gorm.Config{
+		Logger:                 newGormLogger(log, opts.SlowQuery),
+		DisableAutomaticPing:   true, // Open pings itself, translating the error
+		SkipDefaultTransaction: true, // single statements need no BEGIN/COMMIT
+		NowFunc:                now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	sqlDB.SetMaxOpenConns(opts.MaxOpenConns)
+	sqlDB.SetMaxIdleConns(opts.MaxIdleConns)
+	sqlDB.SetConnMaxLifetime(opts.ConnMaxLifetime)
+	sqlDB.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
+	return &Postgres{db: db, sql: sqlDB, log: log}, nil
+}
+
+// Migrate applies the embedded migrations (see package migrations); safe to
+// call from several processes starting at once.
+func (p *Postgres) Migrate(ctx context.Context) error {
+	return translate("migrate", migrations.UpWithLogger(ctx, p.sql, p.log))
+}
+
+// Close closes the connection pool.
+func (p *Postgres) Close() error {
+	if err := p.sql.Close(); err != nil {
+		return fmt.Errorf("close postgres: %w", err)
+	}
+	return nil
+}
+
+// DB returns the gorm handle (for tests and tools; the repository's methods
+// are the supported way to touch analyses).
+func (p *Postgres) DB() *gorm.DB { return p.db }
+
+// Ping checks that Postgres answers. Returns EUNAVAILABLE when it does not.
+func (p *Postgres) Ping(ctx context.Context) error {
+	if err := p.sql.PingContext(ctx); err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			// A ping that runs out of time is the readiness answer "unavailable".
+			return domain.DatabaseUnavailable(fmt.Errorf("ping postgres: %w", err))
+		}
+		return translate("ping postgres", err)
+	}
+	return nil
+}
+
+// query runs a statement that returns rows and scans them all into dest.
+// It uses Rows + ScanRows instead of gorm's Scan because Scan logs through a
+// recorder that ignores ParamsFilter and would print the bound values.
+func query(db *gorm.DB, dest any, sql string, args ...any) (err error) {
+	rows, err := db.Raw(sql, args...).Rows()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if rows.Next() {
+		if err := db.ScanRows(rows, dest); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Get returns the analysis with id. Returns ENOTFOUND if there is none.
+func (p *Postgres) Get(ctx context.Context, id uuid.UUID) (*domain.Analysis, error) {
+	op := "get analysis " + id.String()
+	var rows []analysisRow
+	err := query(p.db.WithContext(ctx), &rows, "SELECT "+columns+" FROM analyses WHERE id = ?", id)
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	if len(rows) == 0 {
+		return nil, notFound(op)
+	}
+	return rows[0].toDomain(), nil
+}
+
+// Create inserts a with Version 1 and CreatedAt = UpdatedAt = now, filling
+// those fields of a. Returns ECONFLICT if a.ID is taken.
+func (p *Postgres) Create(ctx context.Context, a *domain.Analysis) error {
+	op := "create analysis " + a.ID.String()
+	t := now()
+	row := fromDomain(a)
+	row.Version, row.CreatedAt, row.UpdatedAt = 1, t, t
+	if err := p.db.WithContext(ctx).Create(&row).Error; err != nil {
+		if pgCode(err) == sqlstateUniqueViolation {
+			return domain.Wrap(domain.ECONFLICT, "Analysis already exists", fmt.Errorf("%s: %w", op, err))
+		}
+		return translate(op, err)
+	}
+	a.Version, a.CreatedAt, a.UpdatedAt = 1, t, t
+	if a.Tags == nil {
+		a.Tags = []string{}
+	}
+	return nil
+}
+
+// Update applies patch under a row lock. With ifVersion set and different
+// from the stored version it returns EPRECONDITION and changes nothing. A
+// patch that changes nothing returns the row unchanged (same version).
+// Returns ENOTFOUND.
+func (p *Postgres) Update(ctx context.Context, id uuid.UUID, patch domain.AnalysisPatch, ifVersion *int64) (*domain.Analysis, error) {
+	op := "update analysis " + id.String()
+	var out *domain.Analysis
+	err := p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var rows []analysisRow
+		if err := query(tx, &rows, "SELECT "+columns+" FROM analyses WHERE id = ? FOR UPDATE", id); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return notFound(op)
+		}
+		a := rows[0].toDomain()
+		if ifVersion != nil && *ifVersion != a.Version {
+			return preconditionFailed(op, *ifVersion, a.Version)
+		}
+		if p.afterLock != nil {
+			p.afterLock(id)
+		}
+		if !patch.Apply(a) {
+			out = a
+			return nil
+		}
+		a.Version++
+		a.UpdatedAt = now()
+		row := fromDomain(a)
+		err := tx.Model(&analysisRow{}).Where("id = ?", id).Updates(map[string]any{
+			"url": row.URL, "title": row.Title, "status": row.Status, "summary": row.Summary,
+			"score": row.Score, "tags": row.Tags, "notes": row.Notes,
+			"version": gorm.Expr("version + 1"), "updated_at": row.UpdatedAt,
+		}).Error
+		if err != nil {
+			return err
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return nil, translate(op, err)
+	}
+	return out, nil
+}
+
+// Delete removes the analysis and returns it as it was. With ifVersion set
+// and different from the stored version it returns EPRECONDITION and deletes
+// nothing. Returns ENOTFOUND.
+func (p *Postgres) Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (*domain.Analysis, error) {
+	op := "delete analysis " + id.String()
+	db := p.db.WithContext(ctx)
+	// The version check lives in the DELETE itself, so no update can slip in
+	// between check and delete. Only when nothing was deleted under If-Match
+	// does a second look tell "gone" from "other version"; if the row is back
+	// at the wanted version (deleted and re-ingested meanwhile) try again.
+	for attempt := 0; ; attempt++ {
+		var rows []analysisRow
+		var err error
+		if ifVersion == nil {
+			err = query(db, &rows, "DELETE FROM analyses WHERE id = ? RETURNING "+columns, id)
+		} else {
+			err = query(db, &rows, "DELETE FROM analyses WHERE id = ? AND version = ? RETURNING "+columns, id, *ifVersion)
+		}
+		if err != nil {
+			return nil, translate(op, err)
+		}
+		if len(rows) == 1 {
+			return rows[0].toDomain(), nil
+		}
+		if ifVersion == nil {
+			return nil, notFound(op)
+		}
+		var versions []int64
+		if err := query(db, &versions, "SELECT version FROM analyses WHERE id = ?", id); err != nil {
+			return nil, translate(op, err)
+		}
+		if len(versions) == 0 {
+			return nil, notFound(op)
+		}
+		if versions[0] != *ifVersion || attempt == 2 {
+			return nil, preconditionFailed(op, *ifVersion, versions[0])
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package service
+
+import (
+	"context"
+
+	"github.com/analysis-cache/service/cache"
+	"github.com/analysis-cache/service/domain"
+)
+
+// Admin serves the cache admin API: the counters of this process with the
+// write-behind backlog read from Redis, and invalidation by keys, pattern,
+// tags or namespace with true counts (see cache.Invalidator). Admin is safe
+// for concurrent use.
+type Admin struct {
+	metrics    *cache.Metrics
+	invalidate *cache.Invalidator
+	pending    func(context.Context) (int64, error)
+}
+
+// NewAdmin returns the admin use cases. pending reports the write-behind
+// entries not yet in Postgres (the lead passes WriteBehind.Pending).
+func NewAdmin(m *cache.Metrics, inv *cache.Invalidator, pending func(context.Context) (int64, error)) *Admin {
+	return &Admin{metrics: m, invalidate: inv, pending: pending}
+}
+
+// Stats returns this process's cache counters and the write-behind backlog.
+// Returns EQUEUEUNAVAILABLE when the backlog cannot be read from Redis.
+func (a *Admin) Stats(ctx context.Context) (cache.Stats, error) {
+	s := a.metrics.Snapshot()
+	if a.pending != nil {
+		n, err := a.pending(ctx)
+		if err != nil {
+			return s, domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable", err)
+		}
+		s.WriteBehind.Pending = n
+	}
+	return s, nil
+}
+
+// Invalidate carries out the selector and returns how many entries it
+// invalidated. Returns EINVALID for a selector with no field or several, or
+// a pattern over cache.MaxPatternLength; a Redis failure is wrapped.
+func (a *Admin) Invalidate(ctx context.Context, s cache.Selector) (int64, error) {
+	return a.invalidate.Invalidate(ctx, s)
+}

@@ -1,0 +1,56 @@
+package service
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/analysis-cache/service/cache"
+	"github.com/analysis-cache/service/domain"
+)
+
+// Ingest is the bulk ingest use case (POST /api/v1/analyses/bulk) and the
+// admin flush: write-behind through cache.WriteBehind.
+//
+// Guarantees: Ingest answers only once every item is durable in Redis
+// (cached and in the stream, one round trip); a client-given id is kept, so
+// resending a batch creates nothing new; ids come back in item order.
+type Ingest struct {
+	wb *cache.WriteBehind
+}
+
+// NewIngest returns the ingest use case on w.
+func NewIngest(w *cache.WriteBehind) *Ingest { return &Ingest{wb: w} }
+
+// Ingest assigns a random id to every item without one, applies the
+// defaults of AnalysisCreate (status pending, no tags), sets version 1 and
+// created_at = updated_at = now (in Enqueue), and queues them. It returns
+// the ids in item order. Returns EQUEUEFULL when the write-behind backlog is
+// over WRITE_BEHIND_MAX_PENDING and EQUEUEUNAVAILABLE when Redis failed; in
+// both cases no id is returned. items is modified in place.
+func (s *Ingest) Ingest(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, error) {
+	ids := make([]uuid.UUID, len(items))
+	for i := range items {
+		a := &items[i]
+		if a.ID == uuid.Nil {
+			a.ID = uuid.New()
+		}
+		if a.Status == "" {
+			a.Status = domain.StatusPending
+		}
+		if a.Tags == nil {
+			a.Tags = []string{}
+		}
+		ids[i] = a.ID
+	}
+	if err := s.wb.Enqueue(ctx, items); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// Flush writes everything queued to Postgres now and returns how many
+// entries it committed, once they are committed (see cache.WriteBehind.Flush).
+func (s *Ingest) Flush(ctx context.Context) (int, error) {
+	return s.wb.Flush(ctx)
+}
