@@ -30,6 +30,7 @@ var errorStatus = map[string]struct {
 	domain.EUNAVAILABLE:      {status: http.StatusServiceUnavailable, detail: "Database unavailable", retry: true},
 	domain.EQUEUEFULL:        {status: http.StatusServiceUnavailable, detail: "Write-behind queue is full", retry: true},
 	domain.EQUEUEUNAVAILABLE: {status: http.StatusServiceUnavailable, detail: "Write-behind queue unavailable", retry: true},
+	domain.ECACHEUNAVAILABLE: {status: http.StatusServiceUnavailable, detail: "Cache unavailable", retry: true},
 }
 
 // writeError answers err through errorStatus. Internal errors (any code not

@@ -158,7 +158,7 @@ func (h *handlers) readAnalysisStats(c *gin.Context) {
 //	@Success		200				{object}	AnalysisPublic
 //	@Header			200				{string}	ETag			"The version, quoted"
 //	@Header			200				{string}	X-Cache			"HIT, MISS, STALE or BYPASS"
-//	@Header			200				{string}	X-Cache-Pattern	"cache-aside"
+//	@Header			200				{string}	X-Cache-Pattern	"cache-aside, or write-behind for an id accepted by bulk ingest"
 //	@Success		304				"Not Modified"
 //	@Failure		404				{object}	HTTPError
 //	@Failure		422				{object}	HTTPValidationError

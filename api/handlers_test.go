@@ -149,6 +149,7 @@ func TestErrorTable(t *testing.T) {
 		{domain.DatabaseUnavailable(errors.New("dial tcp: refused")), 503, `{"detail":"Database unavailable"}`, "5"},
 		{domain.Errorf(domain.EQUEUEFULL, "full"), 503, `{"detail":"Write-behind queue is full"}`, "5"},
 		{domain.Errorf(domain.EQUEUEUNAVAILABLE, "down"), 503, `{"detail":"Write-behind queue unavailable"}`, "5"},
+		{domain.CacheUnavailable(errors.New("dial tcp 127.0.0.1:6379: refused")), 503, `{"detail":"Cache unavailable"}`, "5"},
 		{errors.New("boom: secret detail"), 500, `Internal Server Error`, ""},
 	}
 	for _, tc := range cases {

@@ -20,13 +20,9 @@ var (
 )
 
 // analysisCreate validates an AnalysisCreate object at prefix into a.
-// withID adds AnalysisIngest's optional id, declared first.
+// withID adds AnalysisIngest's optional id, which comes last because
+// AnalysisIngest subclasses AnalysisCreate (Pydantic orders inherited fields first).
 func (e *valErrors) analysisCreate(prefix []any, obj *jsonValue, a *domain.Analysis, withID bool) {
-	if withID {
-		if v := obj.get("id"); v != nil && v.kind != kindNull {
-			a.ID, _ = e.uuidValue(loc(prefix, "id"), v)
-		}
-	}
 	if v := obj.get("owner_id"); v == nil {
 		e.missing(loc(prefix, "owner_id"), obj)
 	} else {
@@ -53,6 +49,11 @@ func (e *valErrors) analysisCreate(prefix []any, obj *jsonValue, a *domain.Analy
 		a.Tags, _ = e.tagList(loc(prefix, "tags"), v)
 	}
 	a.Notes = e.optionalString(loc(prefix, "notes"), obj.get("notes"), notesRule).Value
+	if withID {
+		if v := obj.get("id"); v != nil && v.kind != kindNull {
+			a.ID, _ = e.uuidValue(loc(prefix, "id"), v)
+		}
+	}
 }
 
 // optionalString is a `str | None` field: absent, null (clears) or a string.

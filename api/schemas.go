@@ -67,7 +67,6 @@ type AnalysisUpdate struct {
 // AnalysisIngest is one item of a bulk ingest: AnalysisCreate plus an
 // optional client-given id that makes the item idempotent.
 type AnalysisIngest struct {
-	ID      *string  `json:"id" format:"uuid" extensions:"x-nullable"`
 	OwnerID string   `json:"owner_id" validate:"required" format:"uuid"`
 	URL     string   `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
 	Title   string   `json:"title" validate:"required" minLength:"1" maxLength:"200"`
@@ -76,6 +75,7 @@ type AnalysisIngest struct {
 	Score   *float64 `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
 	Tags    []string `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
 	Notes   *string  `json:"notes" maxLength:"2000" extensions:"x-nullable"`
+	ID      *string  `json:"id" format:"uuid" extensions:"x-nullable"`
 } // @name AnalysisIngest
 
 // BulkIngest is the body of POST /api/v1/analyses/bulk.

@@ -94,8 +94,9 @@ func TestValidationErrors(t *testing.T) {
 		{"bulk: item locations", jsonReq("POST", "/api/v1/analyses/bulk", `{"items":[{"owner_id":"`+owner+`","url":"https://a","title":"t"},5,{"owner_id":"`+owner+`","url":"https://a","id":"12"}]}`),
 			`{"detail":[` +
 				`{"type":"model_attributes_type","loc":["body","items",1],"msg":"Input should be a valid dictionary or object to extract fields from","input":5},` +
-				`{"type":"uuid_parsing","loc":["body","items",2,"id"],"msg":"Input should be a valid UUID, invalid length: expected length 32 for simple format, found 2","input":"12","ctx":{"error":"invalid length: expected length 32 for simple format, found 2"}},` +
-				`{"type":"missing","loc":["body","items",2,"title"],"msg":"Field required","input":{"owner_id":"` + owner + `","url":"https://a","id":"12"}}]}`},
+				`{"type":"missing","loc":["body","items",2,"title"],"msg":"Field required","input":{"owner_id":"` + owner + `","url":"https://a","id":"12"}},` +
+				// id comes last: AnalysisIngest subclasses AnalysisCreate.
+				`{"type":"uuid_parsing","loc":["body","items",2,"id"],"msg":"Input should be a valid UUID, invalid length: expected length 32 for simple format, found 2","input":"12","ctx":{"error":"invalid length: expected length 32 for simple format, found 2"}}]}`},
 		{"bulk: empty items", jsonReq("POST", "/api/v1/analyses/bulk", `{"items":[]}`),
 			`{"detail":[{"type":"too_short","loc":["body","items"],"msg":"List should have at least 1 item after validation, not 0","input":[],"ctx":{"field_type":"List","min_length":1,"actual_length":0}}]}`},
 		{"bulk: items missing", jsonReq("POST", "/api/v1/analyses/bulk", `{}`),

@@ -28,7 +28,11 @@ import (
 //     Set and Tombstone go through one Lua guard that replaces the entry
 //     only when it is absent, a lease, undecodable, or older. At equal
 //     versions a tombstone beats a value, so a delayed write-through of a
-//     deleted analysis cannot resurrect it.
+//     deleted analysis cannot resurrect it, and a committed value (V) beats
+//     a value written behind (W), which is only an accepted ingest.
+//   - A value written behind (W, see WriteBehind) is a HIT like a value,
+//     reported with Pattern PatternWriteBehind; every other read result
+//     reports PatternAside.
 //   - "Not found" is cached as a negative entry (NegativeTTL) and answered
 //     as a 404 HIT; a load error of any other kind is never cached.
 //   - Every key written has a TTL: values TTL, negatives and tombstones
@@ -101,8 +105,11 @@ return 0`)
 // asideSetIfNewer is the write-through version guard: it writes entry
 // ARGV[1] (version ARGV[2]) with PX ARGV[3] when the key is absent, holds a
 // lease or an entry of another format, or holds an older version. At equal
-// versions only a tombstone (N) may replace a value (V): the delete of
-// version n happened after the write of version n.
+// versions only two replacements happen. A tombstone (N) replaces a value
+// (V or W): the delete of version n happened after the write of version n.
+// A value (V) replaces a value written behind (W): the V is a row Postgres
+// committed, the W only an accepted ingest that may still lose to that row.
+// Bytes: 1 = format, 86 = 'V', 87 = 'W', 78 = 'N', 76 = 'L' (codec.go).
 var asideSetIfNewer = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur and string.byte(cur, 1) == 1 and string.byte(cur, 2) ~= 76 then
@@ -110,8 +117,12 @@ if cur and string.byte(cur, 1) == 1 and string.byte(cur, 2) ~= 76 then
   local newv = tonumber(ARGV[2])
   if curv then
     if curv > newv then return 0 end
-    if curv == newv and not (string.byte(cur, 2) == 86 and string.byte(ARGV[1], 2) == 78) then
-      return 0
+    if curv == newv then
+      local ck, nk = string.byte(cur, 2), string.byte(ARGV[1], 2)
+      local curValue = ck == 86 or ck == 87
+      if not ((curValue and nk == 78) or (ck == 87 and nk == 86)) then
+        return 0
+      end
     end
   end
 end
@@ -122,8 +133,9 @@ return 1`)
 //
 // load returns the exact body and its version, or an error whose code is
 // ENOTFOUND for a definite miss (cached as a negative entry). Get answers:
-// HIT from Redis; a 404 HIT (domain.ErrAnalysisNotFound) from a negative
-// entry; MISS after a load (filled when this reader held the lease);
+// HIT from Redis (Pattern PatternWriteBehind for a value written behind,
+// PatternAside otherwise); a 404 HIT (domain.ErrAnalysisNotFound) from a
+// negative entry; MISS after a load (filled when this reader held the lease);
 // BYPASS after a load when Redis failed. A not-found load returns the
 // Result with its Status and load's error.
 func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Context) (body []byte, version int64, err error)) (Result, error) {
@@ -149,6 +161,10 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 		case KindValue:
 			a.metrics.Lookup(PatternAside, Hit)
 			return Result{Body: e.Body, Version: e.Version, Status: Hit, Pattern: PatternAside}, nil
+		case KindWriteBehind:
+			// An ingested analysis, served from the entry its bulk wrote.
+			a.metrics.Lookup(PatternWriteBehind, Hit)
+			return Result{Body: e.Body, Version: e.Version, Status: Hit, Pattern: PatternWriteBehind}, nil
 		case KindNegative:
 			a.metrics.Lookup(PatternAside, Hit)
 			return Result{Status: Hit, Pattern: PatternAside}, domain.ErrAnalysisNotFound

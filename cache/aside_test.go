@@ -325,6 +325,10 @@ func TestAsideVersionGuard(t *testing.T) {
 		return func(k string) { f.aside.Set(ctx, k, v, []byte("v"+strconv.FormatInt(v, 10))) }
 	}
 	del := func(v int64) func(string) { return func(k string) { f.aside.Tombstone(ctx, k, v) } }
+	// behind puts what a write-behind ingest writes (Enqueue's script).
+	behind := func(v int64) func(string) {
+		return func(k string) { f.rdb.Set(ctx, k, f.codec.WrittenBehind(v, []byte("w")), time.Minute) }
+	}
 	cases := []struct {
 		name   string
 		writes []func(string)
@@ -340,6 +344,11 @@ func TestAsideVersionGuard(t *testing.T) {
 		{"create replaces not-found", []func(string){func(k string) { f.rdb.Set(ctx, k, f.codec.Negative(0), time.Minute) }, set(1)}, KindValue, 1},
 		{"write replaces a lease", []func(string){func(k string) { f.rdb.Set(ctx, k, f.codec.Lease("t"), time.Minute) }, set(1)}, KindValue, 1},
 		{"write replaces another format", []func(string){func(k string) { f.rdb.Set(ctx, k, "\x02junk", time.Minute) }, set(1)}, KindValue, 1},
+		{"PATCH (v2) replaces a value written behind (v1)", []func(string){behind(1), set(2)}, KindValue, 2},
+		{"tombstone beats a value written behind of equal version", []func(string){behind(1), del(1)}, KindNegative, 1},
+		{"committed value beats a value written behind of equal version", []func(string){behind(1), set(1)}, KindValue, 1},
+		{"older write loses to a value written behind", []func(string){behind(2), set(1)}, KindWriteBehind, 2},
+		{"older tombstone loses to a value written behind", []func(string){behind(2), del(1)}, KindWriteBehind, 2},
 	}
 	for _, c := range cases {
 		key := f.keys.Analysis(uuid.New())
@@ -516,5 +525,40 @@ func TestAsideInvalidate(t *testing.T) {
 	}
 	if n, err := f.aside.Invalidate(ctx); err != nil || n != 0 {
 		t.Fatalf("no keys: %d, %v", n, err)
+	}
+}
+
+// A value written behind (W) is a HIT reported as write-behind; a value
+// (V) and a negative entry are reported as cache-aside.
+func TestAsideReportsThePatternOfTheEntry(t *testing.T) {
+	f := newAsideFixture(t, AsideOptions{})
+	ctx := context.Background()
+	l := &loader{err: domain.ErrAnalysisNotFound}
+	cases := []struct {
+		name    string
+		entry   []byte
+		pattern string
+		err     error
+	}{
+		{"W", f.codec.WrittenBehind(1, []byte(`{"w":1}`)), PatternWriteBehind, nil},
+		{"V", f.codec.Value(3, []byte(`{"v":3}`)), PatternAside, nil},
+		{"N", f.codec.Negative(0), PatternAside, domain.ErrAnalysisNotFound},
+	}
+	for _, c := range cases {
+		key := f.keys.Analysis(uuid.New())
+		f.rdb.Set(ctx, key, c.entry, time.Minute)
+		res, err := f.aside.Get(ctx, key, l.load)
+		if !errors.Is(err, c.err) || res.Status != Hit || res.Pattern != c.pattern {
+			t.Errorf("%s: %+v, %v; want HIT %s, %v", c.name, res, err, c.pattern, c.err)
+		}
+		if c.err == nil {
+			want, _ := f.codec.Decode(c.entry)
+			if !bytes.Equal(res.Body, want.Body) || res.Version != want.Version {
+				t.Errorf("%s: body %s v%d, want %s v%d", c.name, res.Body, res.Version, want.Body, want.Version)
+			}
+		}
+	}
+	if n := l.calls.Load(); n != 0 {
+		t.Fatalf("%d loads from Postgres for entries that are all hits", n)
 	}
 }

@@ -21,22 +21,36 @@ var ErrUndecodable = errors.New("undecodable cache entry")
 //
 //	[format byte 0x01][kind byte]{version decimal}:{payload}
 //
-// The Lua scripts of aside.go read the kind with string.byte(v, 2) and the
-// version with string.match(v, '^..(%d+):'), so the header stays plain text
-// while the body is sealed with the header as additional data.
+// The Lua scripts of aside.go and writebehind_scripts.go read the kind with
+// string.byte(v, 2) (86 = 'V', 87 = 'W', 78 = 'N', 76 = 'L') and the version
+// with string.match(v, '^..(%d+):'), so the header stays plain text while
+// the body is sealed with the header as additional data.
 const (
 	formatV1 byte = 0x01
 
-	// KindValue is a cached body, sealed with AES-256-GCM.
+	// KindValue is a cached body, sealed with AES-256-GCM: a row that
+	// Postgres committed at that version (written by a fill or a
+	// write-through).
 	KindValue byte = 'V'
+	// KindWriteBehind ('W', byte 87) is a value written behind: a body
+	// sealed exactly as KindValue, written by a write-behind ingest before
+	// its row reaches Postgres (the stream carries the same bytes). Every
+	// reader and every script treats it as a real value, with two
+	// differences: reads report it as served by the write-behind pattern,
+	// and a KindValue of the same version replaces it (that value is a
+	// committed row, the W only an accepted one, which may still lose to an
+	// existing row). The flush leaves a W in place when its row is the one
+	// Postgres inserted; from then on it is that row, until a write-through
+	// (version 2 and up) or a tombstone replaces it or it expires.
+	KindWriteBehind byte = 'W'
 	// KindNegative is "not found" (version 0) or a tombstone (the deleted version).
 	KindNegative byte = 'N'
 	// KindLease marks a fill in progress; its payload is the filler's token.
 	KindLease byte = 'L'
 )
 
-// Entry is a decoded cache entry. Body is set for KindValue (the plaintext
-// body), Token for KindLease.
+// Entry is a decoded cache entry. Body is set for KindValue and
+// KindWriteBehind (the plaintext body), Token for KindLease.
 type Entry struct {
 	Kind    byte
 	Version int64
@@ -107,10 +121,27 @@ func appendHeader(dst []byte, kind byte, version int64) []byte {
 // Value returns a value entry: the header, then body sealed with the
 // header as additional data.
 func (c *Codec) Value(version int64, body []byte) []byte {
+	return c.seal(KindValue, version, body)
+}
+
+// WrittenBehind returns a value entry of kind KindWriteBehind: the same
+// sealing as Value, under a header whose kind byte is 'W' (authenticated
+// with the body, so the kind cannot be swapped).
+func (c *Codec) WrittenBehind(version int64, body []byte) []byte {
+	return c.seal(KindWriteBehind, version, body)
+}
+
+// seal returns the header of kind and version, then body sealed with the
+// header as additional data.
+func (c *Codec) seal(kind byte, version int64, body []byte) []byte {
 	out := make([]byte, 0, 2+20+1+c.aead.Overhead()+len(body))
-	out = appendHeader(out, KindValue, version)
+	out = appendHeader(out, kind, version)
 	return c.aead.Seal(out, nil, body, out)
 }
+
+// IsValue reports whether e holds a real value (KindValue or
+// KindWriteBehind), as opposed to a negative entry, a tombstone or a lease.
+func (e Entry) IsValue() bool { return e.Kind == KindValue || e.Kind == KindWriteBehind }
 
 // Negative returns a negative entry: "not found" for version 0, a
 // tombstone of the deleted version otherwise.
@@ -146,7 +177,7 @@ func (c *Codec) Decode(raw []byte) (Entry, error) {
 	header, payload := raw[:i+1], raw[i+1:]
 	e := Entry{Kind: kind, Version: version}
 	switch kind {
-	case KindValue:
+	case KindValue, KindWriteBehind:
 		body, err := c.aead.Open(nil, nil, payload, header)
 		if err != nil {
 			return Entry{}, fmt.Errorf("%w: %v", ErrUndecodable, err)

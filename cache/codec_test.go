@@ -37,6 +37,21 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Fatalf("value: %+v, %v", e, err)
 	}
 
+	w := c.WrittenBehind(1, body)
+	if !bytes.HasPrefix(w, []byte("\x01W1:")) || bytes.Contains(w, []byte("secret")) {
+		t.Fatalf("written-behind entry: %q", w[:8])
+	}
+	e, err = c.Decode(w)
+	if err != nil || e.Kind != KindWriteBehind || e.Version != 1 || !bytes.Equal(e.Body, body) || !e.IsValue() {
+		t.Fatalf("written-behind: %+v, %v", e, err)
+	}
+	// The kind is authenticated with the body: W relabelled V does not open.
+	swapped := bytes.Clone(w)
+	swapped[1] = KindValue
+	if _, err := c.Decode(swapped); !errors.Is(err, ErrUndecodable) {
+		t.Fatalf("W relabelled as V decoded: %v", err)
+	}
+
 	e, err = c.Decode(c.Negative(7))
 	if err != nil || e.Kind != KindNegative || e.Version != 7 || e.Body != nil {
 		t.Fatalf("negative: %+v, %v", e, err)

@@ -73,6 +73,9 @@ func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.U
 //     FLUSHDB, never a blocking delete.
 //   - Counts are what Redis deleted (UNLINK's replies), so keys that did not
 //     exist, or that SCAN returned twice, are not counted.
+//   - A Redis failure is logged and counted and returned as
+//     ECACHEUNAVAILABLE (503 "Cache unavailable" with Retry-After), never
+//     as an internal error: the caller may retry the invalidation.
 //
 // An Invalidator is safe for concurrent use.
 type Invalidator struct {
@@ -100,7 +103,9 @@ func NewInvalidator(rdb Client, keys Keys, m *Metrics, tags *Tags) *Invalidator 
 
 // Invalidate carries out the one operation s selects and returns how many
 // entries it invalidated. It returns EINVALID when s sets no field or
-// several, or when a pattern is longer than MaxPatternLength.
+// several, or when a pattern is longer than MaxPatternLength, and
+// ECACHEUNAVAILABLE (with the count deleted before the failure) when Redis
+// failed; every method of Invalidator reports a Redis failure so.
 func (v *Invalidator) Invalidate(ctx context.Context, s Selector) (int64, error) {
 	set := 0
 	for _, ok := range []bool{s.Keys != nil, s.Pattern != nil, s.Tags != nil, s.Namespace != nil} {
@@ -139,7 +144,7 @@ func (v *Invalidator) Keys(ctx context.Context, logical ...string) (int64, error
 		n += d
 		if err != nil {
 			v.metrics.Error(ctx, "admin", "unlink", batch[0], err)
-			return n, fmt.Errorf("invalidate keys: %w", err)
+			return n, domain.CacheUnavailable(fmt.Errorf("invalidate keys: %w", err))
 		}
 	}
 	return n, nil
@@ -168,7 +173,7 @@ func (v *Invalidator) scanUnlink(ctx context.Context, match string) (int64, erro
 		n += d
 		if err != nil {
 			v.metrics.Error(ctx, "admin", "unlink", batch[0], err)
-			return fmt.Errorf("invalidate pattern: %w", err)
+			return domain.CacheUnavailable(fmt.Errorf("invalidate pattern: %w", err))
 		}
 		batch = batch[:0]
 		return nil
@@ -178,7 +183,7 @@ func (v *Invalidator) scanUnlink(ctx context.Context, match string) (int64, erro
 		keys, next, err := v.rdb.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
 			v.metrics.Error(ctx, "admin", "scan", match, err)
-			return n, fmt.Errorf("invalidate pattern: scan: %w", err)
+			return n, domain.CacheUnavailable(fmt.Errorf("invalidate pattern: scan: %w", err))
 		}
 		for _, k := range keys {
 			// Belt and braces: the escaped prefix already confines the match.
@@ -204,7 +209,7 @@ func (v *Invalidator) Tags(ctx context.Context, tags ...string) (int64, error) {
 	n, err := v.tags.Invalidate(ctx, tags...)
 	if err != nil {
 		v.metrics.Error(ctx, PatternReadThrough, "invalidate_tags", "", err)
-		return n, fmt.Errorf("invalidate tags: %w", err)
+		return n, domain.CacheUnavailable(fmt.Errorf("invalidate tags: %w", err))
 	}
 	return n, nil
 }
@@ -225,7 +230,7 @@ func (v *Invalidator) Namespace(ctx context.Context, name string) (int64, error)
 	version, err := nsBump.Run(ctx, v.rdb, []string{key}).Int64()
 	if err != nil {
 		v.metrics.Error(ctx, PatternNamespace, "bump", key, err)
-		return 0, fmt.Errorf("invalidate namespace %s: %w", name, err)
+		return 0, domain.CacheUnavailable(fmt.Errorf("invalidate namespace %s: %w", name, err))
 	}
 	retired := EscapeGlob(v.keys.namespacePages(name)+strconv.FormatInt(version-1, 10)+":") + "*"
 	return v.scanUnlink(ctx, retired)

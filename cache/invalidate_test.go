@@ -183,3 +183,28 @@ func TestEscapeGlob(t *testing.T) {
 		}
 	}
 }
+
+// A Redis that cannot be reached makes every invalidation ECACHEUNAVAILABLE
+// (503 "Cache unavailable"), never an internal error.
+func TestInvalidatorRedisDownIsCacheUnavailable(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	keys := Keys{Prefix: "down:"}
+	m := NewMetrics(nil, wbQuietLog)
+	inv := NewInvalidator(rdb, keys, m, NewTags(rdb, keys, m, &Backlog{}))
+	pattern, namespace := "analysis:*", AnalysesNamespace
+	for _, s := range []Selector{
+		{Keys: []string{"analysis:a"}},
+		{Pattern: &pattern},
+		{Tags: []string{UserTag(uuid.New())}},
+		{Namespace: &namespace},
+	} {
+		n, err := inv.Invalidate(context.Background(), s)
+		if domain.ErrorCode(err) != domain.ECACHEUNAVAILABLE || n != 0 {
+			t.Errorf("Invalidate(%+v) with Redis down = %d, %v; want 0, ECACHEUNAVAILABLE", s, n, err)
+		}
+	}
+	if got := m.Snapshot().Errors; got < 4 {
+		t.Errorf("%d Redis errors counted, want at least 4", got)
+	}
+}

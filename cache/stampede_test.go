@@ -41,9 +41,12 @@ func newStampedeProcess(t *testing.T, opt StampedeOptions, hooks stampedeHooks) 
 	return stampedeProcess{g: g, m: m, rdb: rdb}
 }
 
-// stampedeKey is a logical key of its own for each test.
+var stampedeRuns atomic.Int64
+
+// stampedeKey is a logical key of its own for each test run (-count=N
+// reruns a test in the same package prefix).
 func stampedeKey(t *testing.T) string {
-	return "stats:" + strings.ReplaceAll(t.Name(), "/", "_")
+	return fmt.Sprintf("stats:%s:%d", strings.ReplaceAll(t.Name(), "/", "_"), stampedeRuns.Add(1))
 }
 
 // waitFor fails the test when ch is not closed in time. The bound only turns

@@ -22,8 +22,8 @@ import (
 //     later batch or stays in the set, so a later invalidation finds it. A
 //     value is never alive without being in its tag sets (until its TTL).
 //   - A tag set lives at least as long as its longest-lived member: every
-//     fill extends the set's TTL to the member's when the set's is shorter
-//     (a new set, with no TTL yet, included).
+//     fill extends the set's TTL to the member's plus one second when the
+//     set's is shorter (a new set, with no TTL yet, included).
 //   - A tag set never grows without bound: a fill that finds a set at
 //     MaxTagMembers invalidates the tag instead of joining it (members whose
 //     TTL ran out stay in the set until then; this cap is what bounds them).
@@ -103,12 +103,15 @@ for k = 1, n do
 end
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+-- The set outlives the member by a second, so that millisecond rounding
+-- between SET PX and PEXPIRE can never expire the set first.
+local want = ttl + 1000
 for k = 1, n do
   redis.call('SADD', KEYS[2*k], KEYS[1])
-  -- PTTL is -1 for a set without TTL (just created) and below ttl for a
+  -- PTTL is -1 for a set without TTL (just created) and below want for a
   -- shorter-lived one: both are extended. (PEXPIRE GT would not do: it
   -- treats a key without TTL as infinite and leaves it so.)
-  if redis.call('PTTL', KEYS[2*k]) < ttl then redis.call('PEXPIRE', KEYS[2*k], ttl) end
+  if redis.call('PTTL', KEYS[2*k]) < want then redis.call('PEXPIRE', KEYS[2*k], want) end
 end
 return 1`)
 

@@ -21,9 +21,12 @@ import (
 //     cache key (with a TTL) and appends it to the stream in ONE Lua script,
 //     so it returns nil only after Redis executed both for every item, and a
 //     crash of Redis or of this process leaves either all of a call's items
-//     or none. Each id is readable at once through cache-aside (a V entry).
-//   - Enqueue never overwrites a real value (kind V): an id that already
-//     exists keeps its cached value, and Postgres keeps its row. A negative
+//     or none. Each id is readable at once through cache-aside: the entry
+//     is a value written behind (kind W), a HIT reported with the pattern
+//     "write-behind" (X-Cache-Pattern).
+//   - Enqueue never overwrites a real value (kind V, or the W of an earlier
+//     ingest): an id that already exists keeps its cached value, and
+//     Postgres keeps its row. A negative
 //     entry, a tombstone or a lease is replaced (a re-ingested deleted id is
 //     recreated).
 //   - Backpressure is exact: the script checks XLEN + n against MaxPending
@@ -42,8 +45,9 @@ import (
 //     loop) creates nothing new and never corrupts the cache.
 //   - After a flush the cache never disagrees with Postgres: an entry whose
 //     id was not inserted (another row won) has its cached value unlinked
-//     when it still holds that entry's bytes; for an inserted id, a stale
-//     "not found", a lease or another ingest's value is unlinked. Lists and
+//     when it still holds that entry's bytes; for an inserted id the W
+//     entry stays (it is now the committed row), and a stale "not found", a
+//     lease or another ingest's value is unlinked. Lists and
 //     owner tags are invalidated (ChangeListener) after each commit.
 //   - A poison entry (undecodable, or rejected by Postgres) never blocks the
 //     others: a failed batch is bisected down to single rows, the rest are
@@ -171,7 +175,7 @@ func (w *WriteBehind) Enqueue(ctx context.Context, items []domain.Analysis) erro
 		a.Version, a.CreatedAt, a.UpdatedAt = 1, now, now
 		body = a.AppendJSON(body[:0])
 		keys = append(keys, w.keys.Analysis(a.ID))
-		args = append(args, a.ID.String(), w.codec.Value(1, body), w.entryTTL().Milliseconds())
+		args = append(args, a.ID.String(), w.codec.WrittenBehind(1, body), w.entryTTL().Milliseconds())
 	}
 	n, err := wbEnqueue.Run(ctx, w.rdb, keys, args...).Int64()
 	if err != nil {

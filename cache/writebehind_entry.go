@@ -41,7 +41,8 @@ func (w *WriteBehind) decodeEntry(m redis.XMessage) wbEntry {
 		e.Err = fmt.Errorf("decode entry: %w", err)
 		return e
 	}
-	if entry.Kind != KindValue {
+	// W since entries are written behind; V from a process before that change.
+	if !entry.IsValue() {
 		e.Err = fmt.Errorf("decode entry: kind %q is not a value", entry.Kind)
 		return e
 	}

@@ -4,7 +4,9 @@ import "github.com/redis/go-redis/v9"
 
 // The Lua scripts of write-behind. Each runs atomically in Redis, which is
 // what makes the guarantees of writebehind.go hold across processes. Bytes:
-// 1 = format byte, 86 = 'V', 78 = 'N', 76 = 'L' (codec.go).
+// 1 = format byte, 86 = 'V', 87 = 'W', 78 = 'N', 76 = 'L' (codec.go). A
+// real value is V (a committed row) or W (a value written behind); both
+// are treated alike here.
 
 // wbEnqueue caches and appends n analyses, or nothing when the backlog is full.
 //
@@ -22,8 +24,10 @@ for i = 1, n do
   local b = 3 * i - 1
   local key, v = KEYS[i + 1], ARGV[b + 1]
   local cur = redis.call('GET', key)
-  -- Never overwrite a real value: an existing id keeps its cached row.
-  if not (cur and string.byte(cur, 1) == 1 and string.byte(cur, 2) == 86) then
+  -- Never overwrite a real value (V, or W of an earlier ingest): an
+  -- existing id keeps its cached row.
+  local kind = cur and string.byte(cur, 1) == 1 and string.byte(cur, 2)
+  if not (kind == 86 or kind == 87) then
     redis.call('SET', key, v, 'PX', ARGV[b + 2])
   end
   redis.call('XADD', KEYS[1], '*', 'id', ARGV[b], 'v', v)
@@ -51,13 +55,15 @@ for i = 1, #KEYS - 1 do
     local cur = redis.call('GET', key)
     if cur and cur ~= v then
       if inserted == '1' then
-        -- The row is exactly v at version 1. Keep a later write (V >= 2) or
-        -- a later delete's tombstone (N >= 1); drop a stale "not found", a
-        -- lease whose fill may have loaded before the commit, another
-        -- ingest's value for this id, or an entry of another format.
+        -- The row is exactly v at version 1. Keep a later write (V or W
+        -- >= 2) or a later delete's tombstone (N >= 1); drop a stale "not
+        -- found", a lease whose fill may have loaded before the commit,
+        -- another ingest's value for this id, or an entry of another format.
+        -- (cur == v, our own W, stays: it is now the row Postgres holds.)
         local kind = string.byte(cur, 2)
         local ver = tonumber(string.match(cur, '^..(%d+):') or '0')
-        local keep = string.byte(cur, 1) == 1 and ((kind == 86 and ver >= 2) or (kind == 78 and ver >= 1))
+        local value = kind == 86 or kind == 87
+        local keep = string.byte(cur, 1) == 1 and ((value and ver >= 2) or (kind == 78 and ver >= 1))
         if not keep then redis.call('UNLINK', key) end
       end
     elseif cur and inserted ~= '1' then

@@ -32,8 +32,8 @@ func TestWriteBehindEnqueueHitThenFlushOnce(t *testing.T) {
 	}
 	for _, a := range items {
 		e, ok := f.cached(t, a.ID)
-		if !ok || e.Kind != KindValue || e.Version != 1 {
-			t.Fatalf("cache of %s right after Enqueue: %+v present=%v, want a V entry of version 1", a.ID, e, ok)
+		if !ok || e.Kind != KindWriteBehind || e.Version != 1 {
+			t.Fatalf("cache of %s right after Enqueue: %+v present=%v, want a W entry of version 1", a.ID, e, ok)
 		}
 		if want := a.AppendJSON(nil); !bytes.Equal(e.Body, want) {
 			t.Fatalf("cached body\n%s\nwant\n%s", e.Body, want)
@@ -214,8 +214,8 @@ func TestWriteBehindSettlesCacheToPostgres(t *testing.T) {
 	// 2: a write-through after the commit (v2) → kept.
 	v2 := f.codec.Value(2, []byte(`{"v":2}`))
 	f.rdb.Set(ctx, key(2), v2, time.Minute)
-	// 3: another ingest's value of this id (v1, other bytes) → must go.
-	f.rdb.Set(ctx, key(3), f.codec.Value(1, []byte(`{"other":1}`)), time.Minute)
+	// 3: another ingest's value of this id (W v1, other bytes) → must go.
+	f.rdb.Set(ctx, key(3), f.codec.WrittenBehind(1, []byte(`{"other":1}`)), time.Minute)
 	// 4: untouched → kept.
 	if _, err := wb.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -228,7 +228,7 @@ func TestWriteBehindSettlesCacheToPostgres(t *testing.T) {
 	if got := f.rdb.Get(ctx, key(2)).Val(); got != string(v2) {
 		t.Error("item 2: a newer write-through was dropped")
 	}
-	if e, ok := f.cached(t, items[4].ID); !ok || !bytes.Equal(e.Body, items[4].AppendJSON(nil)) {
+	if e, ok := f.cached(t, items[4].ID); !ok || e.Kind != KindWriteBehind || !bytes.Equal(e.Body, items[4].AppendJSON(nil)) {
 		t.Error("item 4: the ingest's own value was dropped")
 	}
 }
@@ -550,5 +550,66 @@ func TestWriteBehindUndecodableAfterKeyChange(t *testing.T) {
 	}
 	if m.WBDeadLettered.Load() != 1 || f.xlen(t, deadLetterKey(f.keys)) != 1 || f.rowCount(t, []uuid.UUID{kept.ID}) != 1 {
 		t.Fatal("want the undecodable entry dead-lettered and the other one flushed")
+	}
+}
+
+// TestWriteBehindEntriesAreWriteBehindHits follows an ingested id through
+// cache-aside: a HIT reported as write-behind before and after the flush,
+// never overwritten by a second ingest, replaced by a later write-through
+// (v2) and by a tombstone of the same version.
+func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
+	f := newWBFixture(t)
+	ctx := context.Background()
+	wb, _ := f.writeBehind("a", wbFast)
+	aside := NewAside(f.rdb, f.keys, f.codec, f.metrics, &Backlog{}, AsideOptions{})
+	noLoad := func(context.Context) ([]byte, int64, error) {
+		t.Fatal("cache-aside went to Postgres for an ingested id")
+		return nil, 0, nil
+	}
+	get := func(what string, a domain.Analysis, pattern string, version int64) {
+		t.Helper()
+		res, err := aside.Get(ctx, f.keys.Analysis(a.ID), noLoad)
+		if err != nil || res.Status != Hit || res.Pattern != pattern || res.Version != version {
+			t.Fatalf("%s: Get = %+v, %v; want HIT %s v%d", what, res, err, pattern, version)
+		}
+		if version == 1 && !bytes.Equal(res.Body, a.AppendJSON(nil)) {
+			t.Fatalf("%s: body\n%s\nwant\n%s", what, res.Body, a.AppendJSON(nil))
+		}
+	}
+	owner := uuid.New()
+	patched, deleted := newWBItem(owner, "patched"), newWBItem(owner, "deleted")
+	items := []domain.Analysis{patched, deleted}
+	if err := wb.Enqueue(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	patched, deleted = items[0], items[1] // Enqueue set version and timestamps
+	get("right after the ingest", patched, PatternWriteBehind, 1)
+
+	// A second ingest of the same id keeps the first one's entry.
+	again := newWBItem(owner, "again")
+	again.ID = patched.ID
+	if err := wb.Enqueue(ctx, []domain.Analysis{again}); err != nil {
+		t.Fatal(err)
+	}
+	get("after a second ingest of the id", patched, PatternWriteBehind, 1)
+
+	if _, err := wb.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The row that won is the entry's: the W stays and is still a hit.
+	get("after the flush", patched, PatternWriteBehind, 1)
+	get("after the flush", deleted, PatternWriteBehind, 1)
+
+	// A PATCH (version 2) goes through the guard and replaces the W.
+	aside.Set(ctx, f.keys.Analysis(patched.ID), 2, []byte(`{"version":2}`))
+	if e, ok := f.cached(t, patched.ID); !ok || e.Kind != KindValue || e.Version != 2 {
+		t.Fatalf("after a PATCH to v2 the cache holds %+v (present %v), want V2", e, ok)
+	}
+	get("after the PATCH", patched, PatternAside, 2)
+
+	// A DELETE of version 1 tombstones the W of version 1.
+	aside.Tombstone(ctx, f.keys.Analysis(deleted.ID), 1)
+	if e, ok := f.cached(t, deleted.ID); !ok || e.Kind != KindNegative || e.Version != 1 {
+		t.Fatalf("after a DELETE of v1 the cache holds %+v (present %v), want N1", e, ok)
 	}
 }

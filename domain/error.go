@@ -15,6 +15,7 @@ const (
 	EUNAVAILABLE      = "unavailable"         // Postgres cannot be reached
 	EQUEUEFULL        = "queue_full"          // write-behind queue over WRITE_BEHIND_MAX_PENDING
 	EQUEUEUNAVAILABLE = "queue_unavailable"   // Redis cannot take write-behind entries
+	ECACHEUNAVAILABLE = "cache_unavailable"   // Redis failed an operation that has no Postgres fallback (admin)
 	EINTERNAL         = "internal"            // anything else; logged, never shown
 )
 
@@ -81,4 +82,11 @@ var (
 // DatabaseUnavailable wraps a connection-level Postgres failure.
 func DatabaseUnavailable(err error) *Error {
 	return Wrap(EUNAVAILABLE, "Database unavailable", err)
+}
+
+// CacheUnavailable wraps a Redis failure of an operation that cannot fall
+// back to Postgres (the admin API's invalidations and stats), so it is
+// answered 503 "Cache unavailable" with Retry-After instead of a 500.
+func CacheUnavailable(err error) *Error {
+	return Wrap(ECACHEUNAVAILABLE, "Cache unavailable", err)
 }

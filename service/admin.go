@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/analysis-cache/service/cache"
 	"github.com/analysis-cache/service/domain"
@@ -24,13 +25,13 @@ func NewAdmin(m *cache.Metrics, inv *cache.Invalidator, pending func(context.Con
 }
 
 // Stats returns this process's cache counters and the write-behind backlog.
-// Returns EQUEUEUNAVAILABLE when the backlog cannot be read from Redis.
+// Returns ECACHEUNAVAILABLE when the backlog cannot be read from Redis.
 func (a *Admin) Stats(ctx context.Context) (cache.Stats, error) {
 	s := a.metrics.Snapshot()
 	if a.pending != nil {
 		n, err := a.pending(ctx)
 		if err != nil {
-			return s, domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable", err)
+			return s, domain.CacheUnavailable(fmt.Errorf("cache stats: %w", err))
 		}
 		s.WriteBehind.Pending = n
 	}
@@ -39,7 +40,7 @@ func (a *Admin) Stats(ctx context.Context) (cache.Stats, error) {
 
 // Invalidate carries out the selector and returns how many entries it
 // invalidated. Returns EINVALID for a selector with no field or several, or
-// a pattern over cache.MaxPatternLength; a Redis failure is wrapped.
+// a pattern over cache.MaxPatternLength; ECACHEUNAVAILABLE when Redis failed.
 func (a *Admin) Invalidate(ctx context.Context, s cache.Selector) (int64, error) {
 	return a.invalidate.Invalidate(ctx, s)
 }

@@ -29,8 +29,8 @@ func TestAdminStatsAddsWriteBehindPending(t *testing.T) {
 		t.Fatalf("Stats = %+v; want 2 hits, 1 miss, ratio 2/3, pending 7", st)
 	}
 	failing := NewAdmin(s.metrics, nil, func(context.Context) (int64, error) { return 0, errors.New("redis down") })
-	if _, err := failing.Stats(ctx); domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE {
-		t.Fatalf("Stats with the queue unreadable: %v, want EQUEUEUNAVAILABLE", err)
+	if _, err := failing.Stats(ctx); domain.ErrorCode(err) != domain.ECACHEUNAVAILABLE {
+		t.Fatalf("Stats with the queue unreadable: %v, want ECACHEUNAVAILABLE", err)
 	}
 }
 

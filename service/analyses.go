@@ -49,7 +49,8 @@ func (s *Analyses) Create(ctx context.Context, a *domain.Analysis) (*domain.Anal
 
 // Get returns the exact AnalysisPublic body of id and its version, from
 // Redis when it holds it (HIT) or from Postgres (MISS, BYPASS when Redis
-// failed). For an unknown id it returns the Result (its Status says whether
+// failed). The Result's Pattern is cache.PatternWriteBehind when the entry
+// was written by a bulk ingest, cache.PatternAside otherwise. For an unknown id it returns the Result (its Status says whether
 // the 404 came from the negative cache) and domain.ErrAnalysisNotFound.
 func (s *Analyses) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) {
 	res, err := s.aside.Get(ctx, s.keys.Analysis(id), func(ctx context.Context) ([]byte, int64, error) {
@@ -59,7 +60,8 @@ func (s *Analyses) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) 
 		}
 		return a.AppendJSON(nil), a.Version, nil
 	})
-	res.Pattern = cache.PatternAside
+	// res.Pattern is the Aside's: "write-behind" for an entry a bulk ingest
+	// wrote, "cache-aside" for everything else (a negative hit included).
 	if domain.ErrorCode(err) == domain.ENOTFOUND {
 		return res, domain.ErrAnalysisNotFound
 	}

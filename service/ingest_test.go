@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -97,5 +98,59 @@ func TestIngestQueueFullReturnsNoIDs(t *testing.T) {
 	got, err := s.Ingest(context.Background(), items)
 	if domain.ErrorCode(err) != domain.EQUEUEFULL || got != nil {
 		t.Fatalf("Ingest over the limit = %v, %v; want EQUEUEFULL and no ids", got, err)
+	}
+}
+
+// TestIngestedIDsAreWriteBehindHits is the requirement: right after
+// the bulk ingest answers, GET of each id is a HIT reported as write-behind
+// (before and after the flush), a PATCH then makes it cache-aside, and a
+// negative hit is reported as cache-aside.
+func TestIngestedIDsAreWriteBehindHits(t *testing.T) {
+	s, codec, rdb, keys, repo := newIngestOn(t, 1000)
+	ctx := context.Background()
+	m := cache.NewMetrics(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	aside := cache.NewAside(rdb, keys, codec, m, &cache.Backlog{}, cache.AsideOptions{})
+	svc := NewAnalyses(repo, aside, keys, cache.NewListInvalidation(rdb, keys, m, &cache.Backlog{}))
+	owner := uuid.New()
+	items := []domain.Analysis{
+		{OwnerID: owner, URL: "https://a.example", Title: "one"},
+		{OwnerID: owner, URL: "https://b.example", Title: "two"},
+	}
+	ids, err := s.Ingest(ctx, items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for i, id := range ids {
+			res, err := svc.Get(ctx, id)
+			if err != nil || res.Status != cache.Hit || res.Pattern != cache.PatternWriteBehind || res.Version != 1 {
+				t.Fatalf("%s: Get(%s) = %+v, %v; want HIT write-behind v1", when, id, res, err)
+			}
+			if want := items[i].AppendJSON(nil); string(res.Body) != string(want) {
+				t.Fatalf("%s: body\n%s\nwant\n%s", when, res.Body, want)
+			}
+		}
+	}
+	check("right after the ingest")
+	if _, err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("after the flush")
+
+	title := "patched"
+	if _, err := svc.Update(ctx, ids[0], domain.AnalysisPatch{Title: &title}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := svc.Get(ctx, ids[0]); err != nil || res.Status != cache.Hit || res.Pattern != cache.PatternAside || res.Version != 2 {
+		t.Fatalf("after a PATCH: %+v, %v; want HIT cache-aside v2", res, err)
+	}
+
+	missing := uuid.New()
+	for _, status := range []cache.Status{cache.Miss, cache.Hit} {
+		res, err := svc.Get(ctx, missing)
+		if !errors.Is(err, domain.ErrAnalysisNotFound) || res.Status != status || res.Pattern != cache.PatternAside {
+			t.Fatalf("unknown id: %+v, %v; want 404 %s cache-aside", res, err, status)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -72,11 +73,22 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 
-	rdb, err := openRedis(cfg)
+	rdb, err := openRedis(cfg.RedisURL, cfg.RedisTimeout)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
+	// Write-behind gets its own pool with a longer timeout: a 1000-item
+	// enqueue is one Lua call that can take longer than a cache read may, and
+	// a timeout there would answer 503 for writes Redis in fact accepted.
+	wbRedis, err := openRedis(cfg.RedisURL, cfg.WriteBehindRedisTimeout)
+	if err != nil {
+		return err
+	}
+	defer wbRedis.Close()
+	if cfg.CacheEncryptionKey == "" {
+		log.Warn("CACHE_ENCRYPTION_KEY is not set: write-behind entries pending at a restart cannot be decrypted by the next process and will be dead-lettered; set a stable key wherever bulk ingest is used")
+	}
 
 	codec, err := cache.NewCodecFromEnv(cfg.CacheEncryptionKey, log)
 	if err != nil {
@@ -99,7 +111,7 @@ func (m *Main) Run(ctx context.Context) error {
 		TTL: cfg.StatsTTL, StaleFor: cfg.StatsTTL, Jitter: cfg.CacheTTLJitter,
 	})
 	hostname, _ := os.Hostname()
-	writeBehind := cache.NewWriteBehind(rdb, keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
+	writeBehind := cache.NewWriteBehind(wbRedis, keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
 		BatchSize: cfg.WriteBehindBatchSize, FlushInterval: cfg.WriteBehindFlushInterval,
 		ClaimIdle: cfg.WriteBehindClaimIdle, EntryTTL: cfg.CacheTTL, MaxPending: cfg.WriteBehindMaxPending,
 		MaxAttempts: cfg.WriteBehindMaxAttempts, Consumer: hostname + "-" + strconv.Itoa(os.Getpid()),
@@ -107,6 +119,7 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	invalidator := cache.NewInvalidator(rdb, keys, metrics, cache.NewTags(rdb, keys, metrics, backlog))
 
+	gin.SetMode(gin.ReleaseMode)
 	router := api.NewRouter(api.Deps{
 		Analyses:         service.NewAnalyses(repo, aside, keys, lists),
 		Lists:            service.NewLists(repo, namespace, userLists),
@@ -171,8 +184,8 @@ func (m *Main) Run(ctx context.Context) error {
 // openRedis builds a UniversalClient from REDIS_URL, so a Sentinel or
 // Cluster can be configured later without code changes, with short timeouts
 // so that a Redis outage costs a request tens of milliseconds.
-func openRedis(cfg Config) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(cfg.RedisURL)
+func openRedis(url string, timeout time.Duration) (redis.UniversalClient, error) {
+	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -182,10 +195,10 @@ func openRedis(cfg Config) (redis.UniversalClient, error) {
 		Username:     opt.Username,
 		Password:     opt.Password,
 		TLSConfig:    opt.TLSConfig,
-		DialTimeout:  cfg.RedisTimeout,
-		ReadTimeout:  cfg.RedisTimeout,
-		WriteTimeout: cfg.RedisTimeout,
-		PoolTimeout:  cfg.RedisTimeout,
+		DialTimeout:  timeout,
+		ReadTimeout:  timeout,
+		WriteTimeout: timeout,
+		PoolTimeout:  timeout,
 		// Fail fast: a retry doubles the time an outage costs each request,
 		// and go-redis otherwise dials 5 times with backoff.
 		MaxRetries:    1,

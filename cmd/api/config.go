@@ -18,6 +18,10 @@ type Config struct {
 	// RedisTimeout bounds every Redis dial/read/write (REDIS_TIMEOUT), so an
 	// outage costs a request tens of milliseconds, not seconds.
 	RedisTimeout time.Duration
+	// WriteBehindRedisTimeout bounds the write-behind pool's calls
+	// (WRITE_BEHIND_REDIS_TIMEOUT): one bulk enqueue is a single Lua call over
+	// up to 1000 items.
+	WriteBehindRedisTimeout time.Duration
 
 	CachePrefix      string        // CACHE_PREFIX
 	CacheTTL         time.Duration // CACHE_TTL
@@ -50,10 +54,11 @@ type Config struct {
 func LoadConfig(getenv func(string) string) (Config, error) {
 	r := envReader{getenv: getenv}
 	c := Config{
-		Port:         r.int("PORT", 8000),
-		DatabaseURL:  r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
-		RedisURL:     r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		RedisTimeout: r.duration("REDIS_TIMEOUT", 50*time.Millisecond),
+		Port:                    r.int("PORT", 8000),
+		DatabaseURL:             r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
+		RedisURL:                r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisTimeout:            r.duration("REDIS_TIMEOUT", 50*time.Millisecond),
+		WriteBehindRedisTimeout: r.duration("WRITE_BEHIND_REDIS_TIMEOUT", 2*time.Second),
 
 		CachePrefix:      r.str("CACHE_PREFIX", "app:"),
 		CacheTTL:         r.duration("CACHE_TTL", time.Hour),
@@ -94,8 +99,9 @@ func (c *Config) validate(r *envReader) {
 			r.errs = append(r.errs, fmt.Errorf(format, args...))
 		}
 	}
-	check(c.Port > 0 && c.Port < 65536, "PORT: %d is not a port", c.Port)
+	check(c.Port >= 0 && c.Port < 65536, "PORT: %d is not a port (0 picks a free one)", c.Port)
 	check(c.RedisTimeout > 0, "REDIS_TIMEOUT: must be positive")
+	check(c.WriteBehindRedisTimeout > 0, "WRITE_BEHIND_REDIS_TIMEOUT: must be positive")
 	check(c.CacheTTL > 0 && c.ListCacheTTL > 0 && c.NegativeCacheTTL > 0 && c.StatsTTL > 0,
 		"CACHE_TTL, LIST_CACHE_TTL, NEGATIVE_CACHE_TTL and STATS_TTL must be positive: a cache key without a TTL is never written")
 	check(c.CacheTTLJitter >= 0 && c.CacheTTLJitter < 1, "CACHE_TTL_JITTER: %v is not in [0, 1)", c.CacheTTLJitter)

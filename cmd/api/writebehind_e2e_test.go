@@ -4,32 +4,41 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/internal/testenv"
 )
 
 // TestWriteBehindSurvivesKill9 is the promise "nothing accepted with 202 is
 // ever lost": bulk batches go to a real server process from several
-// clients at once, the process is killed with SIGKILL while requests are in
-// flight (entries undelivered, delivered and unflushed, mid-flush), a new
-// process starts (a new consumer name), and after an admin flush every id
-// that was answered 202 is in Postgres exactly once and readable.
+// clients at once; its Postgres connection is cut so that its flusher holds
+// a batch it cannot commit (delivered to it, unacknowledged), and it is
+// killed with SIGKILL while requests are in flight. A new process starts (a
+// new consumer name) and after an admin flush every id that was answered
+// 202 is in Postgres exactly once and readable.
 func TestWriteBehindSurvivesKill9(t *testing.T) {
 	env := testenv.Get(t)
 	overrides := map[string]string{
-		// Small batches so the flusher lags behind the clients and the kill
-		// finds entries in every state.
-		"WRITE_BEHIND_BATCH_SIZE":     "7",
+		"WRITE_BEHIND_BATCH_SIZE":     "20",
 		"WRITE_BEHIND_FLUSH_INTERVAL": "100ms",
 	}
-	first := startProcess(t, overrides)
+	proxy := startPGProxy(t, env.DatabaseURL)
+	first := startProcess(t, map[string]string{
+		"WRITE_BEHIND_BATCH_SIZE": "20", "WRITE_BEHIND_FLUSH_INTERVAL": "100ms",
+		"DATABASE_URL": proxy.dsn,
+	})
 
 	var (
 		mu       sync.Mutex
@@ -57,16 +66,30 @@ func TestWriteBehindSurvivesKill9(t *testing.T) {
 		}()
 	}
 	<-enough
+	// Postgres goes away for the first process: its flusher now holds a
+	// batch it cannot commit and retries it (write_behind_retried_total).
+	proxy.cut()
+	for deadline := time.Now().Add(30 * time.Second); retried(t, first.Base) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the first process never retried a flush after its Postgres was cut")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	first.Kill()
 	wg.Wait()
-	t.Logf("%d ids accepted before kill -9", len(accepted))
+	ctx := context.Background()
+	rdb := redis.NewClient(mustRedisOptions(t, env.RedisURL))
+	defer rdb.Close()
+	stream := env.RedisPrefix + "wb:stream"
+	backlog := rdb.XLen(ctx, stream).Val()
+	onDead := rdb.XPending(ctx, stream, "flushers").Val()
+	t.Logf("kill -9 after %d ids accepted: %d not yet in Postgres, %d delivered to the dead consumer", len(accepted), backlog, onDead.Count)
 
 	second := startProcess(t, overrides)
 	resp, body := call(t, http.MethodPost, second.Base+"/api/v1/cache/write-behind/flush", "",
 		"Authorization", "Bearer "+testAdminToken)
 	expect(t, resp, body, http.StatusOK)
 
-	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, env.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +114,44 @@ func TestWriteBehindSurvivesKill9(t *testing.T) {
 	for _, id := range accepted[:20] {
 		resp, body := call(t, http.MethodGet, second.Base+"/api/v1/analyses/"+id.String(), "")
 		expect(t, resp, body, http.StatusOK)
+	}
+}
+
+// TestBulkIDsAreWriteBehindHits: right after POST /api/v1/analyses/bulk
+// answers 202, GET of each id answers 200 from Redis with X-Cache: HIT and
+// X-Cache-Pattern: write-behind; still so after the flush (the entry is the
+// row that won), and cache-aside once a PATCH wrote version 2 through.
+func TestBulkIDsAreWriteBehindHits(t *testing.T) {
+	base := startServer(t, map[string]string{"WRITE_BEHIND_FLUSH_INTERVAL": "200ms"})
+	ids, ok := postBulk(base, 0, 0)
+	if !ok || len(ids) == 0 {
+		t.Fatal("bulk ingest was not accepted")
+	}
+	getAll := func(when string) {
+		t.Helper()
+		for _, id := range ids {
+			resp, body := call(t, http.MethodGet, base+"/api/v1/analyses/"+id.String(), "")
+			expect(t, resp, body, http.StatusOK)
+			if resp.Header.Get("X-Cache") != "HIT" || resp.Header.Get("X-Cache-Pattern") != "write-behind" {
+				t.Fatalf("%s: GET %s answered X-Cache %q X-Cache-Pattern %q, want HIT write-behind",
+					when, id, resp.Header.Get("X-Cache"), resp.Header.Get("X-Cache-Pattern"))
+			}
+		}
+	}
+	getAll("right after the 202")
+	resp, body := call(t, http.MethodPost, base+"/api/v1/cache/write-behind/flush", "",
+		"Authorization", "Bearer "+testAdminToken)
+	expect(t, resp, body, http.StatusOK)
+	getAll("after the flush")
+
+	url := base + "/api/v1/analyses/" + ids[0].String()
+	resp, body = call(t, http.MethodPatch, url, `{"title":"patched"}`)
+	expect(t, resp, body, http.StatusOK)
+	resp, body = call(t, http.MethodGet, url, "")
+	expect(t, resp, body, http.StatusOK)
+	if resp.Header.Get("X-Cache") != "HIT" || resp.Header.Get("X-Cache-Pattern") != "cache-aside" || resp.Header.Get("ETag") != `"2"` {
+		t.Fatalf("GET after a PATCH: X-Cache %q X-Cache-Pattern %q ETag %q, want HIT cache-aside \"2\"",
+			resp.Header.Get("X-Cache"), resp.Header.Get("X-Cache-Pattern"), resp.Header.Get("ETag"))
 	}
 }
 
@@ -132,4 +193,88 @@ func postBulk(base string, client, batch int) ([]uuid.UUID, bool) {
 		return nil, false
 	}
 	return out.IDs, true
+}
+
+// retried reads write_behind_retried_total from the process's /metrics.
+func retried(t *testing.T, base string) float64 {
+	t.Helper()
+	resp, body := call(t, http.MethodGet, base+"/metrics", "")
+	expect(t, resp, body, http.StatusOK)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_behind_retried_total "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// pgProxy forwards to the test's Postgres until cut, then drops every
+// connection and refuses new ones: a real outage for one process.
+type pgProxy struct {
+	dsn   string
+	ln    net.Listener
+	mu    sync.Mutex
+	down  bool
+	conns []net.Conn
+}
+
+func startPGProxy(t *testing.T, dsn string) *pgProxy {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := u.Host
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = ln.Addr().String()
+	p := &pgProxy{dsn: u.String(), ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.down {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() { _, _ = io.Copy(c, s); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	return p
+}
+
+func (p *pgProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func mustRedisOptions(t *testing.T, url string) *redis.Options {
+	t.Helper()
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return opt
 }
