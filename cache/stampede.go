@@ -160,6 +160,7 @@ type stampedeHooks struct {
 	beforeSubscribe func() // a waiter is about to subscribe to done:{key}
 	beforeWait      func() // a subscribed waiter is about to block
 	beforeExtend    func() // the holder is about to extend its lease
+	joinedFlight    func() // a request is attached to its process's flight
 }
 
 func callHook(h func()) {
@@ -246,6 +247,7 @@ func (g *StampedeGuard) coalesce(ctx context.Context, logical string, run func(c
 		out.leader = me
 		return out, err
 	})
+	callHook(g.hooks.joinedFlight)
 	var r singleflight.Result
 	select {
 	case <-ctx.Done():
@@ -264,7 +266,7 @@ func (g *StampedeGuard) coalesce(ctx context.Context, logical string, run func(c
 }
 
 // fill is the cold path of one process: take the lock and compute, or wait
-// for the holder's notification, re-checking the value each time.
+// for the holder's notification and read what it stored.
 func (g *StampedeGuard) fill(ctx context.Context, logical string, compute func(context.Context) ([]byte, error)) (fillResult, error) {
 	key := g.keys.Stampede(logical)
 	lock := g.lock(logical)
@@ -293,34 +295,17 @@ func (g *StampedeGuard) fill(ctx context.Context, logical string, compute func(c
 				return g.bypass(ctx, compute)
 			}
 		}
-		// Re-read only now that the subscription is confirmed: a value
-		// stored before it is seen here, one stored after it is published to us.
-		e, found, err := readComputed(ctx, g.rdb, key)
+		e, outcome, err := g.await(ctx, sub, key, lock, deadline)
 		if err != nil {
-			g.metrics.Error(ctx, PatternStampede, "get", key, err)
-			return g.bypass(ctx, compute)
+			return g.bypass(ctx, compute) // counted by await
 		}
-		if found {
+		switch outcome {
+		case valueStored:
 			return fillResult{res: Result{Body: e.Body, Status: Hit, Pattern: PatternStampede}, waited: true}, nil
+		case lockFree:
+			continue // the holder failed or died: try to take the lock
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			break
-		}
-		lease, err := lock.remaining(ctx)
-		if err != nil {
-			g.metrics.Error(ctx, PatternStampede, "pttl", lock.key, err)
-			return g.bypass(ctx, compute)
-		}
-		if lease == 0 {
-			continue // released (or lapsed) since our SET NX: try to take it
-		}
-		callHook(g.hooks.beforeWait)
-		if _, err := sub.ReceiveTimeout(ctx, min(left, lease+leaseSlack)); err != nil && !isTimeout(err) {
-			g.metrics.Error(ctx, PatternStampede, "receive", g.keys.StampedeDone(logical), err)
-			return g.bypass(ctx, compute)
-		}
-		// Woken by the holder, or its lease ran out: look again.
+		break // waitTimedOut
 	}
 	g.metrics.LockTimeout()
 	g.log.LogAttrs(ctx, slog.LevelWarn, "stampede wait timed out; computing without the lock",
@@ -331,6 +316,52 @@ func (g *StampedeGuard) fill(ctx context.Context, logical string, compute func(c
 	}
 	g.store(ctx, key, computedAt, delta, body)
 	return fillResult{res: Result{Body: body, Status: Miss, Pattern: PatternStampede}, computed: true}, nil
+}
+
+// waitOutcome is how a wait for another process's computation ended.
+type waitOutcome int
+
+const (
+	valueStored  waitOutcome = iota // the value exists: serve it
+	lockFree                        // no value and no holder: take the lock
+	waitTimedOut                    // WaitTimeout passed with the holder still alive
+)
+
+// await reads the value, then blocks until the holder's notification or
+// the end of its lease, and reads again after every wake-up. sub must be
+// confirmed before the first read: a value stored before the subscription
+// is then seen by that read, one stored after it is published to us. A
+// Redis error is counted here and returned.
+func (g *StampedeGuard) await(ctx context.Context, sub *redis.PubSub, key string, lock distLock, deadline time.Time) (computedEntry, waitOutcome, error) {
+	for {
+		e, found, err := readComputed(ctx, g.rdb, key)
+		if err != nil {
+			g.metrics.Error(ctx, PatternStampede, "get", key, err)
+			return computedEntry{}, 0, err
+		}
+		if found {
+			return e, valueStored, nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return computedEntry{}, waitTimedOut, nil
+		}
+		lease, err := lock.remaining(ctx)
+		if err != nil {
+			g.metrics.Error(ctx, PatternStampede, "pttl", lock.key, err)
+			return computedEntry{}, 0, err
+		}
+		if lease == 0 {
+			return computedEntry{}, lockFree, nil
+		}
+		callHook(g.hooks.beforeWait)
+		// Bounded by the lease: a holder that dies never publishes, but its
+		// lock lapses, and the next look finds it free.
+		if _, err := sub.ReceiveTimeout(ctx, min(left, lease+leaseSlack)); err != nil && !isTimeout(err) {
+			g.metrics.Error(ctx, PatternStampede, "receive", sub.String(), err)
+			return computedEntry{}, 0, err
+		}
+	}
 }
 
 // computeHolding runs compute while holding the lock: double check with

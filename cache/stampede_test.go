@@ -157,6 +157,51 @@ func TestStampedeColdKeyTwoProcessesComputeOnce(t *testing.T) {
 	}
 }
 
+// In-process coalescing: concurrent cold requests of one process share one
+// flight — one lock attempt, one computation, every other request counted
+// as coalesced. The computation ends only once every request is attached to
+// a flight; without singleflight each request makes its own lock attempt.
+func TestStampedeCoalescesInProcess(t *testing.T) {
+	key := stampedeKey(t)
+	const n = 30
+	var joined, acquires atomic.Int64
+	allJoined := make(chan struct{})
+	signal := closer(allJoined)
+	p := newStampedeProcess(t, StampedeOptions{}, stampedeHooks{
+		joinedFlight: func() {
+			if joined.Add(1) == n {
+				signal()
+			}
+		},
+		beforeAcquire: func() { acquires.Add(1) },
+	})
+	var computations atomic.Int64
+	compute := func(context.Context) ([]byte, error) {
+		computations.Add(1)
+		select {
+		case <-allJoined:
+			return []byte(`1`), nil
+		case <-time.After(10 * time.Second):
+			return nil, errors.New("not every request joined a flight")
+		}
+	}
+	var done []<-chan getResult
+	for range n {
+		done = append(done, goGet(p, key, compute))
+	}
+	for _, ch := range done {
+		if r := recv(t, ch, "Get"); r.err != nil || r.res.Status != Miss {
+			t.Fatalf("%+v %v, want MISS", r.res, r.err)
+		}
+	}
+	if computations.Load() != 1 || acquires.Load() != 1 {
+		t.Errorf("computations %d, lock attempts %d; want 1 and 1", computations.Load(), acquires.Load())
+	}
+	if got := p.m.Coalesced.Load(); got != n-1 {
+		t.Errorf("Coalesced = %d, want %d", got, n-1)
+	}
+}
+
 // Lock safety: holder A outlives its lease (its extension is blocked), B
 // takes the lock; when A finishes, its release must leave B's lock alone.
 // With a plain DEL instead of compare-and-delete, B's lock disappears.

@@ -169,6 +169,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := server.Shutdown(shutdownCtx); err != nil {
 		log.Warn("http shutdown", "error", err)
 	}
+	guard.Close() // background stats refreshes
 	stopFlusher()
 	if err := <-flusherDone; err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("write-behind flusher", "error", err)

@@ -18,6 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// flushBatchSize is the server's WRITE_BEHIND_BATCH_SIZE in the benchmark:
+// the 1000 items of one bulk request go to Postgres in one batch.
+const flushBatchSize = 1000
+
 // bench is one benchmark run: the server under test, its database and
 // prefix, and what the scenarios share.
 type bench struct {
@@ -108,10 +112,7 @@ func (b *bench) startServer(ctx context.Context) error {
 		"CACHE_PREFIX=" + b.prefix,
 		"ADMIN_TOKEN=" + token,
 		"CACHE_ENCRYPTION_KEY=" + base64.StdEncoding.EncodeToString(key),
-		// Only the admin flush moves write-behind rows, so the flush
-		// scenario measures all of them in one timed call.
-		"WRITE_BEHIND_FLUSH_INTERVAL=1h",
-		"WRITE_BEHIND_BATCH_SIZE=1000",
+		fmt.Sprintf("WRITE_BEHIND_BATCH_SIZE=%d", flushBatchSize),
 		"WRITE_BEHIND_MAX_PENDING=10000000",
 		"LOG_LEVEL=warn",
 		"GIN_MODE=release",

@@ -60,7 +60,12 @@ func (b *bench) profileCachedGet(ctx context.Context, l load) error {
 	if err != nil {
 		return fmt.Errorf("go tool pprof -top %s: %w", path, err)
 	}
-	b.rep.Profile = strings.TrimSpace(string(top))
+	// Keep from "Showing nodes…": the lines before name the file and build.
+	text := string(top)
+	if i := strings.Index(text, "Showing nodes"); i >= 0 {
+		text = text[i:]
+	}
+	b.rep.Profile = strings.TrimSpace(text)
 	b.rep.ProfilePath = path
 	return nil
 }

@@ -328,53 +328,80 @@ func (b *bench) post(ctx context.Context) error {
 	return nil
 }
 
-// bulkAndFlush ingests 1000-item bodies (write-behind), then times one
-// admin flush of everything pending and a raw CopyFrom of as many rows.
+// bulkAndFlush ingests 1000-item bodies (write-behind), then times how
+// fast the flushers commit what the run left pending, next to a raw
+// CopyFrom of as many rows. Its run is shorter than the others'
+// (p.BulkDuration): every accepted item waits in Redis until it is flushed.
 func (b *bench) bulkAndFlush(ctx context.Context) error {
 	l := load{base: b.client.base, script: "bulk.lua",
 		args: []string{b.gen.owners[2].String(), fmt.Sprint(b.p.BulkItems)}, conns: b.p.BulkConns}
-	r, err := warmAndRun(ctx, b.p, l, l)
+	if _, err := runWrk(ctx, l, b.p.Warmup); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	// Start the measured run with nothing pending.
+	if _, _, _, err := b.drainWriteBehind(ctx); err != nil {
+		return err
+	}
+	r, err := runWrk(ctx, l, b.p.BulkDuration)
 	if err != nil {
 		return err
 	}
 	b.addLoad(rowBulk, "items/s", r, float64(b.p.BulkItems), rowCeilCopy, "accepted (202) into the Redis stream")
 
-	pending, err := b.client.cacheStats(ctx)
+	committed, took, pending, err := b.drainWriteBehind(ctx)
 	if err != nil {
 		return err
 	}
-	before, err := b.db.count(ctx)
-	if err != nil {
-		return err
-	}
-	var flushed struct {
-		Flushed int64 `json:"flushed"`
-	}
-	resp, err := b.client.expect(ctx, http.MethodPost, "/api/v1/cache/write-behind/flush", nil, http.StatusOK, &flushed)
-	if err != nil {
-		return err
-	}
-	after, err := b.db.count(ctx)
-	if err != nil {
-		return err
-	}
-	note := fmt.Sprintf("%d rows in %s (%d were pending)", flushed.Flushed, ms(resp.latency), pending.WriteBehind.Pending)
-	if after-before != flushed.Flushed {
-		note = joinNote(note, fmt.Sprintf("MISMATCH: Postgres gained %d rows", after-before))
-	}
-	flush := b.rep.add(row{Name: "admin flush of write-behind (rows committed)", Unit: "rows/s",
-		Rate: float64(flushed.Flushed) / resp.latency.Seconds(), Vs: rowCeilCopy,
-		Target: "≥ 0.5× raw CopyFrom", HasTarget: true, Note: note})
+	flush := b.rep.add(row{Name: "write-behind flush (rows committed)", Unit: "rows/s",
+		Rate: float64(committed) / took.Seconds(), Vs: rowCeilCopy, Target: "≥ 0.5× raw CopyFrom", HasTarget: true,
+		Note: fmt.Sprintf("%d rows committed in %s from %d pending when ingest stopped (WRITE_BEHIND_BATCH_SIZE=%d)",
+			committed, ms(took), pending, flushBatchSize)})
 
-	rows := max(int(flushed.Flushed), 10_000)
-	_, took, err := b.db.copyRows(ctx, b.gen, rows, "")
+	// The rate of a CopyFrom is flat beyond ~100k rows; more only takes longer.
+	rows := min(max(int(committed), 10_000), 100_000)
+	_, copyTook, err := b.db.copyRows(ctx, b.gen, rows, "")
 	if err != nil {
 		return err
 	}
-	ceil := b.rep.add(row{Name: rowCeilCopy, Unit: "rows/s", Rate: float64(rows) / took.Seconds(),
-		Note: fmt.Sprintf("%d rows into the same table, same indexes, in %s", rows, ms(took))})
+	ceil := b.rep.add(row{Name: rowCeilCopy, Unit: "rows/s", Rate: float64(rows) / copyTook.Seconds(),
+		Note: fmt.Sprintf("%d rows in one CopyFrom into the same table, same indexes, in %s", rows, ms(copyTook))})
 	flush.Met = flush.Rate >= 0.5*ceil.Rate
 	return nil
+}
+
+// drainWriteBehind calls the admin flush until nothing is pending and
+// returns the rows Postgres gained meanwhile, how long that took, and
+// what was pending at the start. The service's background flusher works
+// at the same time; both count, as both are the write-behind committing.
+func (b *bench) drainWriteBehind(ctx context.Context) (committed int64, took time.Duration, pending int64, err error) {
+	before, err := b.db.count(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	stats, err := b.client.cacheStats(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	pending = stats.WriteBehind.Pending
+	start := time.Now()
+	for left := pending; left > 0; {
+		if _, err := b.client.expect(ctx, http.MethodPost, "/api/v1/cache/write-behind/flush", nil, http.StatusOK, nil); err != nil {
+			return 0, 0, 0, err
+		}
+		if stats, err = b.client.cacheStats(ctx); err != nil {
+			return 0, 0, 0, err
+		}
+		left = stats.WriteBehind.Pending
+		if time.Since(start) > 5*time.Minute {
+			return 0, 0, 0, fmt.Errorf("write-behind still has %d pending after 5 minutes of flushing", left)
+		}
+	}
+	took = time.Since(start)
+	after, err := b.db.count(ctx)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return after - before, took, pending, nil
 }
 
 func prefixed(prefix string, items []string) []string {
