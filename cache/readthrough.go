@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
@@ -209,38 +208,11 @@ func (r *ReadThrough) decode(raw string, gens []string, bodyOnly bool) (domain.P
 	if bodyOnly {
 		return domain.Page{}, e.Body, nil
 	}
-	var p cachedPageJSON
-	if err := gojson.Unmarshal(e.Body, &p); err != nil {
-		return domain.Page{}, nil, fmt.Errorf("%w: parse page: %v", ErrUndecodable, err)
-	}
-	page := domain.Page{Data: make([]domain.Analysis, len(p.Data)), Count: p.Count}
-	for i := range p.Data {
-		page.Data[i] = domain.Analysis(p.Data[i])
+	page, err := domain.ParsePageJSON(e.Body)
+	if err != nil {
+		return domain.Page{}, nil, fmt.Errorf("%w: %v", ErrUndecodable, err)
 	}
 	return page, e.Body, nil
-}
-
-// cachedPageJSON and cachedAnalysisJSON parse the AnalysesPublic body that
-// domain.Page.AppendJSON writes; the field types make the round trip exact
-// (Python float repr is shortest round-trip, times are RFC 3339 with µs).
-type cachedPageJSON struct {
-	Data  []cachedAnalysisJSON `json:"data"`
-	Count int64                `json:"count"`
-}
-
-type cachedAnalysisJSON struct {
-	ID        uuid.UUID     `json:"id"`
-	OwnerID   uuid.UUID     `json:"owner_id"`
-	URL       string        `json:"url"`
-	Title     string        `json:"title"`
-	Status    domain.Status `json:"status"`
-	Summary   *string       `json:"summary"`
-	Score     *float64      `json:"score"`
-	Tags      []string      `json:"tags"`
-	Notes     *string       `json:"notes"`
-	Version   int64         `json:"version"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
 }
 
 // Get delegates to next.

@@ -1,12 +1,9 @@
 package cache
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/domain"
@@ -46,7 +43,7 @@ func (w *WriteBehind) decodeEntry(m redis.XMessage) wbEntry {
 		e.Err = fmt.Errorf("decode entry: kind %q is not a value", entry.Kind)
 		return e
 	}
-	a, err := decodeAnalysisBody(entry.Body)
+	a, err := domain.ParseAnalysisJSON(entry.Body)
 	if err != nil {
 		e.Err = err
 		return e
@@ -57,41 +54,4 @@ func (w *WriteBehind) decodeEntry(m redis.XMessage) wbEntry {
 	}
 	e.Analysis = a
 	return e
-}
-
-// wbAnalysisJSON is AnalysisPublic as domain.(*Analysis).AppendJSON writes it.
-type wbAnalysisJSON struct {
-	ID        uuid.UUID     `json:"id"`
-	OwnerID   uuid.UUID     `json:"owner_id"`
-	URL       string        `json:"url"`
-	Title     string        `json:"title"`
-	Status    domain.Status `json:"status"`
-	Summary   *string       `json:"summary"`
-	Score     *float64      `json:"score"`
-	Tags      []string      `json:"tags"`
-	Notes     *string       `json:"notes"`
-	Version   int64         `json:"version"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
-}
-
-// decodeAnalysisBody parses an AnalysisPublic body. Floats round-trip exactly
-// (Python's repr is the shortest representation) and times keep their
-// microseconds, so the row inserted equals the value that was cached.
-func decodeAnalysisBody(body []byte) (domain.Analysis, error) {
-	var j wbAnalysisJSON
-	if err := json.Unmarshal(body, &j); err != nil {
-		return domain.Analysis{}, fmt.Errorf("decode analysis body: %w", err)
-	}
-	if j.ID == uuid.Nil {
-		return domain.Analysis{}, errors.New("decode analysis body: no id")
-	}
-	if j.Tags == nil {
-		j.Tags = []string{}
-	}
-	return domain.Analysis{
-		ID: j.ID, OwnerID: j.OwnerID, URL: j.URL, Title: j.Title, Status: j.Status,
-		Summary: j.Summary, Score: j.Score, Tags: j.Tags, Notes: j.Notes, Version: j.Version,
-		CreatedAt: j.CreatedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(),
-	}, nil
 }
