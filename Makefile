@@ -22,6 +22,9 @@ COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compos
 # Root installs packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# Where make bench writes benchmarks.md and benchmarks.svg.
+BENCH_DOCS ?= docs
+
 # Go micro-benchmarks for bench-compare: regex, packages, repetitions.
 BENCH ?= .
 PKGS ?= ./...
@@ -60,10 +63,11 @@ up: ## start api, postgres and redis with docker compose (http://localhost:8000/
 down: ## stop and remove the compose services
 	$(COMPOSE) down
 
-bench: build ## HTTP benchmark with wrk against bin/api and its ceilings, rewrites docs/benchmarks.md (QUICK=1: < 2 min)
+bench: build ## HTTP benchmark with wrk against bin/api and its ceilings, rewrites docs/benchmarks.md (QUICK=1: < 2 min; BENCH_DOCS=dir)
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
 	DATABASE_URL='$(DATABASE_URL)' REDIS_URL='$(REDIS_URL)' \
-		$(GO) run ./cmd/bench -server bin/api $(if $(QUICK),-quick)
+		$(GO) run ./cmd/bench -server bin/api $(if $(QUICK),-quick) \
+		-out $(BENCH_DOCS)/benchmarks.md -svg $(BENCH_DOCS)/benchmarks.svg
 
 bench-micro: ## record Go micro-benchmarks to bin/bench/NAME.txt (NAME=old|new, BENCH=regex, PKGS, COUNT)
 	@mkdir -p bin/bench

@@ -88,3 +88,44 @@ func BenchmarkRawCopyFrom1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(wbBenchBatch*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// wbBenchBacklog is the backlog BenchmarkWriteBehindFlushBacklog drains:
+// enough batches for reading ahead to matter, as in `make bench`.
+const wbBenchBacklog = 10 * wbBenchBatch
+
+// BenchmarkWriteBehindFlushBacklog drains a backlog of ten batches with one
+// Flush: the next batch is read and decoded while the current one commits.
+// Compare with BenchmarkRawCopyFrom10000.
+func BenchmarkWriteBehindFlushBacklog(b *testing.B) {
+	_, wb := newWBBench(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		for range wbBenchBacklog / wbBenchBatch {
+			if err := wb.Enqueue(ctx, wbBenchItems(wbBenchBatch)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if n, err := wb.Flush(ctx); err != nil || n != wbBenchBacklog {
+			b.Fatalf("Flush = %d, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(wbBenchBacklog*b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// BenchmarkRawCopyFrom10000 is the ceiling of BenchmarkWriteBehindFlushBacklog:
+// as many rows in one COPY.
+func BenchmarkRawCopyFrom10000(b *testing.B) {
+	f, _ := newWBBench(b)
+	ctx := context.Background()
+	for b.Loop() {
+		b.StopTimer()
+		items := wbBenchItems(wbBenchBacklog)
+		b.StartTimer()
+		if _, err := f.repo.CopyAnalyses(ctx, items); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(wbBenchBacklog*b.N)/b.Elapsed().Seconds(), "rows/s")
+}

@@ -81,12 +81,19 @@ func (w *WriteBehind) step(ctx context.Context, recovered *bool, nextClaim *time
 		w.reapConsumers(ctx)
 		*nextClaim = time.Now().Add(max(w.opt.ClaimIdle/2, 10*time.Millisecond))
 	}
-	block := max(min(w.opt.FlushInterval, time.Until(*nextClaim)), time.Millisecond)
-	msgs, err := w.read(ctx, ">", block)
-	if err != nil {
-		return err
-	}
-	_, err = w.process(ctx, msgs, false, true)
+	// The first read blocks until entries arrive; while batches come back
+	// full (a backlog), the next is read without blocking, ahead of the
+	// flush of the current one, until it is time to claim again.
+	first := true
+	_, err := w.flushAhead(ctx, false, true, func(ctx context.Context) ([]redis.XMessage, bool, error) {
+		block := time.Duration(-1)
+		if first {
+			block = max(min(w.opt.FlushInterval, time.Until(*nextClaim)), time.Millisecond)
+			first = false
+		}
+		msgs, err := w.read(ctx, ">", block)
+		return msgs, len(msgs) == w.opt.BatchSize && time.Now().Before(*nextClaim), err
+	})
 	return err
 }
 
@@ -156,58 +163,43 @@ func (w *WriteBehind) Stop(ctx context.Context) error {
 // drainOwn flushes the entries pending on this consumer (delivered before a
 // restart or a failure), one pass over its pending list.
 func (w *WriteBehind) drainOwn(ctx context.Context, retry bool) (int, error) {
-	total := 0
-	for start := "0"; ; {
+	start := "0"
+	return w.flushAhead(ctx, true, retry, func(ctx context.Context) ([]redis.XMessage, bool, error) {
 		msgs, err := w.read(ctx, start, -1)
-		if err != nil || len(msgs) == 0 {
-			return total, err
+		if len(msgs) > 0 {
+			start = msgs[len(msgs)-1].ID
 		}
-		n, err := w.process(ctx, msgs, true, retry)
-		total += n
-		if err != nil {
-			return total, err
-		}
-		start = msgs[len(msgs)-1].ID
-	}
+		return msgs, len(msgs) > 0, err
+	})
 }
 
 // drainNew flushes undelivered entries until it has passed until (the last
 // id when the drain began), so a steady ingest cannot keep it running.
 func (w *WriteBehind) drainNew(ctx context.Context, until string, retry bool) (int, error) {
-	total := 0
-	for until != "0-0" {
-		msgs, err := w.read(ctx, ">", -1)
-		if err != nil || len(msgs) == 0 {
-			return total, err
-		}
-		n, err := w.process(ctx, msgs, false, retry)
-		total += n
-		if err != nil || !streamIDLess(msgs[len(msgs)-1].ID, until) {
-			return total, err
-		}
+	if until == "0-0" {
+		return 0, nil
 	}
-	return total, nil
+	return w.flushAhead(ctx, false, retry, func(ctx context.Context) ([]redis.XMessage, bool, error) {
+		msgs, err := w.read(ctx, ">", -1)
+		return msgs, len(msgs) > 0 && streamIDLess(msgs[len(msgs)-1].ID, until), err
+	})
 }
 
 // claim takes over entries pending longer than minIdle on any consumer (one
 // pass of XAUTOCLAIM over the pending list) and flushes them.
 func (w *WriteBehind) claim(ctx context.Context, minIdle time.Duration, retry bool) (int, error) {
-	total := 0
-	for start := "0-0"; ; {
+	start := "0-0"
+	return w.flushAhead(ctx, true, retry, func(ctx context.Context) ([]redis.XMessage, bool, error) {
 		msgs, next, err := w.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 			Stream: w.stream, Group: wbGroup, Consumer: w.opt.Consumer,
 			MinIdle: minIdle, Start: start, Count: int64(w.opt.BatchSize),
 		}).Result()
 		if err != nil {
-			return total, w.redisFailed(ctx, "xautoclaim", err)
-		}
-		n, err := w.process(ctx, msgs, true, retry)
-		total += n
-		if err != nil || next == "0-0" || next == "" {
-			return total, err
+			return nil, false, w.redisFailed(ctx, "xautoclaim", err)
 		}
 		start = next
-	}
+		return msgs, next != "0-0" && next != "", nil
+	})
 }
 
 // read reads up to BatchSize entries from start (">" for new, an id for
@@ -272,19 +264,68 @@ func (w *WriteBehind) redisFailed(ctx context.Context, op string, err error) err
 	return domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable", fmt.Errorf("%s %s: %w", op, w.stream, err))
 }
 
-// process flushes msgs under flushMu. redelivered says they may have been
-// committed before (a crash between commit and acknowledgement), so every
-// owner is notified, not only those of inserted rows. With retry, a
-// failure that is not about an entry (Postgres or Redis unavailable) is
-// retried with backoff until it succeeds or ctx ends.
-func (w *WriteBehind) process(ctx context.Context, msgs []redis.XMessage, redelivered, retry bool) (int, error) {
+// wbFetched is one batch read (or claimed) and decoded ahead of its flush.
+type wbFetched struct {
+	entries []wbEntry
+	more    bool // fetch again after this batch
+	err     error
+}
+
+// flushAhead flushes the batches fetch returns until fetch says there are
+// no more, an empty batch comes back or a flush fails. While one batch is
+// inserted and settled, the next is fetched and decoded in a goroutine, so
+// the Redis round trip and the decryption and parsing overlap the
+// Postgres statement instead of following it. fetch is called from one
+// goroutine at a time, never concurrently with itself. A batch fetched
+// ahead of a flush that fails is not flushed: it stays pending on this
+// consumer, where the next start (own pending entries) or a claim finds
+// it, as every batch that fails does. It returns how many entries were
+// acknowledged; it never leaves a goroutine behind.
+func (w *WriteBehind) flushAhead(ctx context.Context, redelivered, retry bool, fetch func(context.Context) ([]redis.XMessage, bool, error)) (int, error) {
+	next := make(chan wbFetched, 1)
+	get := func() {
+		msgs, more, err := fetch(ctx)
+		next <- wbFetched{entries: w.decodeEntries(msgs), more: more, err: err}
+	}
+	go get()
+	total := 0
+	for {
+		b := <-next
+		if b.err != nil || len(b.entries) == 0 {
+			return total, b.err
+		}
+		if b.more {
+			go get()
+		}
+		n, err := w.flushDecoded(ctx, b.entries, redelivered, retry)
+		total += n
+		if err != nil || !b.more {
+			if b.more {
+				<-next // wait for the fetch in flight; its entries stay pending
+			}
+			return total, err
+		}
+	}
+}
+
+// decodeEntries opens every message of a batch.
+func (w *WriteBehind) decodeEntries(msgs []redis.XMessage) []wbEntry {
 	if len(msgs) == 0 {
-		return 0, nil
+		return nil
 	}
 	entries := make([]wbEntry, len(msgs))
 	for i, m := range msgs {
 		entries[i] = w.decodeEntry(m)
 	}
+	return entries
+}
+
+// flushDecoded flushes entries under flushMu. redelivered says they may
+// have been committed before (a crash between commit and acknowledgement),
+// so every owner is notified, not only those of inserted rows. With retry,
+// a failure that is not about an entry (Postgres or Redis unavailable) is
+// retried with backoff until it succeeds or ctx ends.
+func (w *WriteBehind) flushDecoded(ctx context.Context, entries []wbEntry, redelivered, retry bool) (int, error) {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
 	var bo wbBackoff

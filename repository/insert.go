@@ -36,6 +36,7 @@ const copyThreshold = 1000
 // caller bug and returns EINVALID naming the id. Version < 1 is stored as 1
 // and zero timestamps as now.
 func (p *Postgres) InsertMissing(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, error) {
+	return p.insertMissingUnnest(ctx, items)
 	if len(items) > copyThreshold {
 		return p.insertMissingCopy(ctx, items)
 	}

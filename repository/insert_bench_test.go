@@ -28,6 +28,10 @@ func BenchmarkInsertMissing(b *testing.B) {
 			ids, err := p.insertMissingInsert(ctx, items)
 			return len(ids), err
 		}},
+		{"unnest", func(ctx context.Context, items []domain.Analysis) (int, error) {
+			ids, err := p.insertMissingUnnest(ctx, items)
+			return len(ids), err
+		}},
 		{"copy", func(ctx context.Context, items []domain.Analysis) (int, error) {
 			ids, err := p.insertMissingCopy(ctx, items)
 			return len(ids), err

@@ -50,8 +50,9 @@ func (s *Analyses) Create(ctx context.Context, a *domain.Analysis) (*domain.Anal
 // Get returns the exact AnalysisPublic body of id and its version, from
 // Redis when it holds it (HIT) or from Postgres (MISS, BYPASS when Redis
 // failed). The Result's Pattern is cache.PatternWriteBehind when the entry
-// was written by a bulk ingest, cache.PatternAside otherwise. For an unknown id it returns the Result (its Status says whether
-// the 404 came from the negative cache) and domain.ErrAnalysisNotFound.
+// was written by a bulk ingest, cache.PatternAside otherwise. For an
+// unknown id it returns the Result (its Status says whether the 404 came
+// from the negative cache) and domain.ErrAnalysisNotFound.
 func (s *Analyses) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) {
 	res, err := s.aside.Get(ctx, s.keys.Analysis(id), func(ctx context.Context) ([]byte, int64, error) {
 		a, err := s.repo.Get(ctx, id)

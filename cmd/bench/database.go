@@ -159,19 +159,23 @@ func (d *database) copyRows(ctx context.Context, gen *rows, n int, progress stri
 	return ids, elapsed, nil
 }
 
-// progressBar redraws one stderr line at each whole percent; silent without a label.
+// progressBar redraws one stderr line at each whole percent on a terminal;
+// elsewhere (CI logs) it prints only the final line. Silent without a label.
 type progressBar struct {
 	label      string
 	total, pct int
 	start      time.Time
+	redraw     bool
 }
 
 func newProgressBar(label string, total int) *progressBar {
-	return &progressBar{label: label, total: total, pct: -1, start: time.Now()}
+	fi, err := os.Stderr.Stat()
+	tty := err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return &progressBar{label: label, total: total, pct: -1, start: time.Now(), redraw: tty}
 }
 
 func (p *progressBar) set(done int) {
-	if p.label == "" {
+	if p.label == "" || (!p.redraw && done < p.total) {
 		return
 	}
 	pct := done * 100 / p.total

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // redisBenchmark runs redis-benchmark GET with the size of a real cache
@@ -28,23 +30,26 @@ func (b *bench) redisBenchmark(ctx context.Context) error {
 		return err
 	}
 	defer srv.stop()
+	// redis-benchmark spins instead of failing when its server is not up
+	// yet, so wait for a PONG first, and bound the run.
+	private := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	defer private.Close()
+	for attempt := 0; private.Ping(ctx).Err() != nil; attempt++ {
+		if attempt == 100 {
+			return fmt.Errorf("private redis-server on :%d does not answer (log: %s)", port, srv.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	requests := int(b.p.Duration.Seconds()) * 40_000
+	runCtx, cancel := context.WithTimeout(ctx, 10*b.p.Duration+30*time.Second)
+	defer cancel()
 	var out bytes.Buffer
-	for attempt := 0; ; attempt++ {
-		out.Reset()
-		cmd := pinned(ctx, 1, "redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
-			"-t", "set,get", "-d", strconv.FormatInt(size, 10), "-c", strconv.Itoa(b.p.conns),
-			"-n", strconv.Itoa(requests), "--csv")
-		cmd.Stdout = &out
-		err := cmd.Run()
-		if err == nil {
-			break
-		}
-		// The private server may still be starting.
-		if attempt == 20 {
-			return fmt.Errorf("redis-benchmark: %w (log: %s)", err, srv.log)
-		}
-		time.Sleep(100 * time.Millisecond)
+	cmd := pinned(runCtx, 1, "redis-benchmark", "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-t", "set,get", "-d", strconv.FormatInt(size, 10), "-c", strconv.Itoa(b.p.conns),
+		"-n", strconv.Itoa(requests), "--csv")
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("redis-benchmark: %w (log: %s)", err, srv.log)
 	}
 	records, err := csv.NewReader(&out).ReadAll()
 	if err != nil {

@@ -151,7 +151,8 @@ const scenarioGuide = `
 - **GET /analyses/{id}, cached**: cache-aside hit — one Redis GET, decrypt, write the stored body. Its
   ceilings: **gin, same body from memory** (the most the HTTP stack does for those bytes) and
   **gin + one go-redis GET** (the same Redis entry read raw: the floor of any cache-aside read). Targets:
-  ≥ 0.9× the gin + Redis rate, p99 ≤ 2× its p99.
+  ≥ 0.9× the gin + Redis rate, p99 ≤ 2× its p99. The three take turns (3 rounds each, so background
+  load on the machine falls on all of them alike); their p50/p99 are the medians of the rounds'.
 - **redis-benchmark GET**: what Redis itself answers for a value of the entry's size (private server, same pinning).
 - **uncached**: ids nobody read before, each once — a miss that loads from Postgres and fills the cache.
   The X-Cache share in the notes says how many really missed.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -102,4 +103,59 @@ func warmAndRun(ctx context.Context, p plan, warm, run load) (wrkResult, error) 
 		return wrkResult{}, fmt.Errorf("warm-up: %w", err)
 	}
 	return runWrk(ctx, run, p.Duration)
+}
+
+// interleave runs loads in turn for rounds rounds of d/rounds each (after
+// one warm-up of each), so that the machine's background noise falls on
+// all of them alike: a figure and its ceiling are compared over the same
+// stretch of time. Per load it sums requests, time, errors and X-Cache
+// counts; p50 and p99 are the medians of the rounds' percentiles.
+func interleave(ctx context.Context, p plan, rounds int, loads ...load) ([]wrkResult, error) {
+	for _, l := range loads {
+		if _, err := runWrk(ctx, l, p.Warmup); err != nil {
+			return nil, fmt.Errorf("warm-up %s: %w", l.base, err)
+		}
+	}
+	per := make([][]wrkResult, len(loads))
+	for range rounds {
+		for i, l := range loads {
+			r, err := runWrk(ctx, l, p.Duration/time.Duration(rounds))
+			if err != nil {
+				return nil, err
+			}
+			per[i] = append(per[i], r)
+		}
+	}
+	out := make([]wrkResult, len(loads))
+	for i, rs := range per {
+		out[i] = merge(rs)
+	}
+	return out, nil
+}
+
+// merge sums rounds of one load; latency percentiles become the medians
+// of the rounds' percentiles (the histograms themselves stay in wrk).
+func merge(rs []wrkResult) wrkResult {
+	var m wrkResult
+	m.XCache = map[string]int64{}
+	var p50s, p99s []int64
+	for _, r := range rs {
+		m.Requests += r.Requests
+		m.DurationUS += r.DurationUS
+		m.Bytes += r.Bytes
+		m.Errors.Connect += r.Errors.Connect
+		m.Errors.Read += r.Errors.Read
+		m.Errors.Write += r.Errors.Write
+		m.Errors.Status += r.Errors.Status
+		m.Errors.Timeout += r.Errors.Timeout
+		m.Latency.Max = max(m.Latency.Max, r.Latency.Max)
+		p50s, p99s = append(p50s, r.Latency.P50), append(p99s, r.Latency.P99)
+		for k, n := range r.XCache {
+			m.XCache[k] += n
+		}
+	}
+	slices.Sort(p50s)
+	slices.Sort(p99s)
+	m.Latency.P50, m.Latency.P99 = p50s[len(p50s)/2], p99s[len(p99s)/2]
+	return m
 }

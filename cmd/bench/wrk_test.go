@@ -60,3 +60,24 @@ func TestWrkSummaryAndXCacheCounts(t *testing.T) {
 		t.Errorf("%d requests out of file order", bad.Load())
 	}
 }
+
+// merge adds up the rounds and takes the median round's percentiles.
+func TestMergeSumsRoundsAndTakesMedianPercentiles(t *testing.T) {
+	round := func(req, p99 int64) wrkResult {
+		var r wrkResult
+		r.Requests, r.DurationUS, r.Errors.Status = req, 1_000_000, 1
+		r.Latency.P50, r.Latency.P99, r.Latency.Max = p99/2, p99, p99*2
+		r.XCache = map[string]int64{"HIT": req}
+		return r
+	}
+	m := merge([]wrkResult{round(100, 9000), round(300, 1000), round(200, 3000)})
+	if m.Requests != 600 || m.DurationUS != 3_000_000 || m.Errors.Status != 3 || m.XCache["HIT"] != 600 {
+		t.Errorf("sums = %+v", m)
+	}
+	if m.Latency.P99 != 3000 || m.Latency.P50 != 1500 || m.Latency.Max != 18000 {
+		t.Errorf("latency = %+v, want the median round's p50/p99 and the overall max", m.Latency)
+	}
+	if got := m.rate(); got != 199 {
+		t.Errorf("rate = %v, want (600-3)/3 s = 199", got)
+	}
+}

@@ -1,0 +1,148 @@
+package repository
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/analysis-cache/service/domain"
+)
+
+// insertUnnestSQL inserts a whole batch as one statement with twelve array
+// parameters, one per column, whatever the batch size: no 65535-parameter
+// limit, one prepared statement (the text never changes, so pgx prepares it
+// once per connection and Postgres reuses the plan), binary encoding. Tags
+// travel as array literals ('{"a","b"}'), one per row, cast back by
+// Postgres: unnest cannot take a ragged two-dimensional array.
+const insertUnnestSQL = `INSERT INTO analyses (` + columns + `)
+SELECT id, owner_id, url, title, status, summary, score, tags::text[], notes, version, created_at, updated_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
+            $8::text[], $9::text[], $10::int8[], $11::timestamptz[], $12::timestamptz[])
+  AS t(id, owner_id, url, title, status, summary, score, tags, notes, version, created_at, updated_at)
+ON CONFLICT (id) DO NOTHING RETURNING id`
+
+// unnestColumns is a batch laid out column by column, the parameters of
+// insertUnnestSQL.
+type unnestColumns struct {
+	id, owner          [][16]byte // not uuid.UUID: pgx would encode that through its driver.Valuer, as text
+	url, title, status []string
+	summary, notes     []*string
+	score              []*float64
+	tags               []string // array literals
+	version            []int64
+	created, updated   []time.Time
+}
+
+// newUnnestColumns checks ids are distinct and lays the normalized rows out
+// as columns (the same normalization as prepareItems).
+func newUnnestColumns(items []domain.Analysis) (*unnestColumns, error) {
+	n := len(items)
+	c := &unnestColumns{
+		id: make([][16]byte, n), owner: make([][16]byte, n),
+		url: make([]string, n), title: make([]string, n), status: make([]string, n),
+		summary: make([]*string, n), notes: make([]*string, n), score: make([]*float64, n),
+		tags: make([]string, n), version: make([]int64, n),
+		created: make([]time.Time, n), updated: make([]time.Time, n),
+	}
+	seen := make(map[uuid.UUID]struct{}, n)
+	t := now()
+	var lit strings.Builder
+	for i := range items {
+		a := &items[i]
+		if _, dup := seen[a.ID]; dup {
+			return nil, domain.Errorf(domain.EINVALID, "duplicate analysis id %s in batch", a.ID)
+		}
+		seen[a.ID] = struct{}{}
+		c.id[i], c.owner[i] = a.ID, a.OwnerID
+		c.url[i], c.title[i], c.status[i] = a.URL, a.Title, string(a.Status)
+		c.summary[i], c.notes[i], c.score[i] = a.Summary, a.Notes, a.Score
+		c.version[i] = max(a.Version, 1)
+		created, updated := a.CreatedAt, a.UpdatedAt
+		if created.IsZero() {
+			created = t
+		}
+		if updated.IsZero() {
+			updated = created
+		}
+		c.created[i] = created.UTC().Truncate(time.Microsecond)
+		c.updated[i] = updated.UTC().Truncate(time.Microsecond)
+		lit.Reset()
+		appendTextArrayLiteral(&lit, a.Tags)
+		c.tags[i] = lit.String()
+	}
+	return c, nil
+}
+
+// args are the statement's parameters in order.
+func (c *unnestColumns) args() []any {
+	return []any{c.id, c.owner, c.url, c.title, c.status, c.summary, c.score,
+		c.tags, c.notes, c.version, c.created, c.updated}
+}
+
+// insertMissingUnnest is InsertMissing as one INSERT ... SELECT FROM
+// unnest(...) ON CONFLICT (id) DO NOTHING RETURNING id on a pgx connection:
+// a single statement, so atomic without a transaction, and one round trip.
+func (p *Postgres) insertMissingUnnest(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, error) {
+	op := fmt.Sprintf("insert %d missing analyses", len(items))
+	if len(items) == 0 {
+		return []uuid.UUID{}, nil
+	}
+	cols, err := newUnnestColumns(items)
+	if err != nil {
+		return nil, err
+	}
+	inserted := make([]uuid.UUID, 0, len(items))
+	err = p.withPgx(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, insertUnnestSQL, cols.args()...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan((*[16]byte)(&id)); err != nil { // binary, not uuid's sql.Scanner
+				return err
+			}
+			inserted = append(inserted, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		p.logStatementFailed(ctx, insertUnnestSQL, err)
+		return nil, translate(op, err)
+	}
+	return inserted, nil
+}
+
+// appendTextArrayLiteral writes tags as a text[] literal with every element
+// quoted (so no element reads as NULL or splits), as textArray.Value does.
+func appendTextArrayLiteral(b *strings.Builder, tags []string) {
+	b.WriteByte('{')
+	for i, s := range tags {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(s); j++ {
+			if s[j] == '"' || s[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+}
+
+// logStatementFailed logs a failed pgx statement as the gorm logger does:
+// error level, SQL with its $n placeholders and never the bound values.
+func (p *Postgres) logStatementFailed(ctx context.Context, sql string, err error) {
+	if expected(err) {
+		return
+	}
+	p.log.ErrorContext(ctx, "postgres statement failed", "sql", sql, "err", err)
+}
