@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 
@@ -10,6 +12,10 @@ import (
 )
 
 const (
+	// statusClientClosedRequest is recorded (not sent: the client is gone)
+	// when a request's work was cancelled because its client disconnected.
+	statusClientClosedRequest = 499
+
 	jsonContentType = "application/json"
 	textContentType = "text/plain; charset=utf-8"
 	// retryAfter is what every 503 tells the client to wait, in seconds.
@@ -38,6 +44,13 @@ var errorStatus = map[string]struct {
 // with a plain-text 500 that reveals nothing; the others are expected
 // outcomes and are not logged here (the access log has them).
 func (h *handlers) writeError(c *gin.Context, err error) {
+	// The client hung up and the work was cancelled with it: nothing can be
+	// answered and nothing failed. 499 (nginx's "client closed request")
+	// keeps it out of the 5xx counts and the error log.
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		c.AbortWithStatus(statusClientClosedRequest)
+		return
+	}
 	code := domain.ErrorCode(err)
 	entry, known := errorStatus[code]
 	if !known {

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -30,5 +32,17 @@ func TestAdminCacheUnavailable(t *testing.T) {
 		if strings.Contains(logs.String(), `"level":"ERROR"`) {
 			t.Errorf("%s %s: a cache outage was logged as an internal error", r.method, r.path)
 		}
+	}
+}
+
+func TestClientGoneIsNotAnInternalError(t *testing.T) {
+	f, h, logs := newTestRouter(t)
+	f.err = fmt.Errorf("compute stats: %w", context.Canceled)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client hung up
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/analyses/stats", nil).WithContext(ctx))
+	if w.Code != statusClientClosedRequest || strings.Contains(logs.String(), "internal error") {
+		t.Fatalf("status %d, log %q", w.Code, logs.String())
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -71,6 +72,9 @@ func (h *handlers) listAnalyses(c *gin.Context) {
 	f.OwnerID = errs.queryUUID(c, "owner_id")
 	f.Status = errs.queryStatus(c, "status")
 	if tag, ok := query(c, "tag"); ok {
+		// Starlette decodes percent-escapes as UTF-8 with replacement:
+		// %FF is U+FFFD, never bytes Postgres would refuse.
+		tag = strings.ToValidUTF8(tag, "\uFFFD")
 		f.Tag = &tag
 	}
 	f.Skip, f.Limit = errs.pageParams(c)

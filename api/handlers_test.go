@@ -302,6 +302,10 @@ func TestListsPassFilters(t *testing.T) {
 	if *fl.OwnerID != fixedOwner || *fl.Status != domain.StatusFailed || fl.Tag == nil || *fl.Tag != "" || fl.Skip != 5 || fl.Limit != 7 {
 		t.Errorf("filter %+v", fl)
 	}
+	w = req{method: "GET", path: "/api/v1/analyses?tag=%FFa%C3%28"}.do(h)
+	if fl = f.filter; w.Code != 200 || fl.Tag == nil || *fl.Tag != "\ufffda\ufffd(" {
+		t.Errorf("a tag that is not UTF-8 is decoded with replacement as Starlette does: %d %+v", w.Code, fl.Tag)
+	}
 	w = req{method: "GET", path: "/api/v1/analyses"}.do(h)
 	if fl = f.filter; w.Code != 200 || fl.OwnerID != nil || fl.Status != nil || fl.Tag != nil || fl.Skip != 0 || fl.Limit != 20 {
 		t.Errorf("defaults %+v", fl)

@@ -215,8 +215,10 @@ func (e *valErrors) score(l []any, v *jsonValue) (float64, bool) {
 		e.add("float_type", l, msgFloatType, v, "")
 		return 0, false
 	}
+	// pydantic-core checks le before ge, and NaN fails every comparison,
+	// so NaN (e.g. the string "nan") is a less_than_equal error.
 	switch {
-	case f > 1:
+	case !(f <= 1):
 		e.add("less_than_equal", l, "Input should be less than or equal to 1", v, `{"le":1.0}`)
 	case f < 0:
 		e.add("greater_than_equal", l, "Input should be greater than or equal to 0", v, `{"ge":0.0}`)

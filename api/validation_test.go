@@ -51,6 +51,8 @@ func TestValidationErrors(t *testing.T) {
 				`{"type":"uuid_parsing","loc":["body","owner_id"],"msg":"Input should be a valid UUID, invalid character: found ` + "`z`" + ` at 1","input":"zzzzzzzz-5b4a-4c3d-8e2f-1a0b9c8d7e6f","ctx":{"error":"invalid character: found ` + "`z`" + ` at 1"}},` +
 				`{"type":"greater_than_equal","loc":["body","score"],"msg":"Input should be greater than or equal to 0","input":-0.5,"ctx":{"ge":0.0}},` +
 				`{"type":"list_type","loc":["body","tags"],"msg":"Input should be a valid list","input":"a"}]}`},
+		{"score NaN fails le (pydantic-core checks le first)", jsonReq("POST", "/api/v1/analyses", `{"owner_id":"`+owner+`","url":"https://ok","title":"t","score":"nan"}`),
+			`{"detail":[{"type":"less_than_equal","loc":["body","score"],"msg":"Input should be less than or equal to 1","input":"nan","ctx":{"le":1.0}}]}`},
 		{"score of a list is float_type", jsonReq("POST", "/api/v1/analyses", `{"owner_id":"`+owner+`","url":"https://ok","title":"t","score":[1]}`),
 			`{"detail":[{"type":"float_type","loc":["body","score"],"msg":"Input should be a valid number","input":[1]}]}`},
 		{"body not an object", jsonReq("POST", "/api/v1/analyses", `[1,2]`),

@@ -431,6 +431,7 @@ func TestAsideRedisOutage(t *testing.T) {
 		if e := f.entry(t, key); e.Version != 1 {
 			t.Fatalf("restarted server holds %+v; the test needs the stale v1 back", e)
 		}
+		time.Sleep(RetryEvery) // reads leave a failing Redis alone that long after a failed drain
 		res, err := f.aside.Get(ctx, key, pg.load)
 		if err != nil || res.Version != 2 || res.Status != Miss {
 			t.Fatalf("first read after recovery: %+v, %v; want MISS v2 (never the stale v1)", res, err)

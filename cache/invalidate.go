@@ -42,6 +42,9 @@ func NewListInvalidation(rdb Client, keys Keys, m *Metrics, backlog *Backlog) *L
 // AnalysesChanged bumps the "analyses" namespace and invalidates the tag of
 // each owner; see the type's guarantees.
 func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.UUID) {
+	// The write it follows has committed: a client hanging up now must not
+	// leave the lists stale in other processes.
+	ctx = context.WithoutCancel(ctx)
 	nsKey := l.keys.Namespace(AnalysesNamespace)
 	tags := make([]string, 0, len(owners))
 	for _, o := range owners {
@@ -92,8 +95,11 @@ const MaxPatternLength = 1024
 // unlinkBatch is how many keys one UNLINK of a pattern invalidation carries.
 const unlinkBatch = 1000
 
-// protectedPrefixes are the logical key prefixes keys and pattern never delete.
-var protectedPrefixes = []string{"wb:", "lock:", "tag:"}
+// protectedPrefixes are the logical key prefixes keys and pattern never
+// delete: the write-behind streams, stampede locks, tag sets, and the
+// namespace and tag-generation counters (invalidate a namespace or a tag
+// with its own selector, which bumps the counter instead).
+var protectedPrefixes = []string{"wb:", "lock:", "tag:", "ns:", "taggen:"}
 
 // NewInvalidator returns the admin invalidations on rdb; tags is the tag
 // invalidation of the read-through cache.

@@ -25,8 +25,9 @@ import (
 //     fill extends the set's TTL to the member's plus one second when the
 //     set's is shorter (a new set, with no TTL yet, included).
 //   - A tag set never grows without bound: a fill that finds a set at
-//     MaxTagMembers invalidates the tag instead of joining it (members whose
-//     TTL ran out stay in the set until then; this cap is what bounds them).
+//     MaxTagMembers first prunes a sample of members whose entries have
+//     expired, and invalidates the tag instead of joining it only when the
+//     set is still full of live members.
 //   - Generation counters never go back: when missing (never written,
 //     expired or evicted) they restart from the Redis clock in microseconds,
 //     above any value they held before, so a filler that read a generation
@@ -92,14 +93,25 @@ end
 //	ARGV[3+k]          generation of tag k read before the load ("0": missing)
 //
 // Returns 1 when written, 0 when a generation changed (aborted), -k when
-// the set of tag k is full (nothing written; the caller invalidates tag k).
+// the set of tag k is full of live members even after pruning expired ones
+// (nothing written; the caller invalidates tag k).
 var tagFill = redis.NewScript(`
 local n = (#KEYS - 1) / 2
 for k = 1, n do
   if (redis.call('GET', KEYS[2*k+1]) or '0') ~= ARGV[3+k] then return 0 end
 end
+local cap = tonumber(ARGV[3])
 for k = 1, n do
-  if redis.call('SCARD', KEYS[2*k]) >= tonumber(ARGV[3]) then return -k end
+  if redis.call('SCARD', KEYS[2*k]) >= cap then
+    -- A long-lived set (the "analyses" tag) fills up with members whose
+    -- entries have expired. Prune a sample of those first (a key that no
+    -- longer exists cannot be served stale), and give up on the tag only
+    -- when it is still full of live members.
+    for _, m in ipairs(redis.call('SRANDMEMBER', KEYS[2*k], 1000)) do
+      if redis.call('EXISTS', m) == 0 then redis.call('SREM', KEYS[2*k], m) end
+    end
+    if redis.call('SCARD', KEYS[2*k]) >= cap then return -k end
+  end
 end
 local ttl = tonumber(ARGV[2])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
@@ -164,6 +176,9 @@ func (t *Tags) InvalidateOrDefer(ctx context.Context, tags ...string) {
 	if len(tags) == 0 {
 		return
 	}
+	// The write it follows has committed: a client hanging up now must not
+	// leave the lists stale in other processes.
+	ctx = context.WithoutCancel(ctx)
 	if _, err := t.Invalidate(ctx, tags...); err != nil {
 		t.metrics.Error(ctx, PatternReadThrough, "invalidate_tags", t.keys.Tag(tags[0]), err)
 		t.backlog.Defer(func(ctx context.Context) error {

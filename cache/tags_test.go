@@ -133,16 +133,19 @@ func TestTagFillAbortsWhenAGenerationChanged(t *testing.T) {
 	}
 }
 
-func TestTagSetNeverGrowsPastTheCap(t *testing.T) {
-	f := newListsFixture(t)
-	tg := NewTags(f.rdb, f.keys, f.metrics, f.backlog)
+// fillSet adds MaxTagMembers members to set; live ones get a key of their own.
+func fillSet(t *testing.T, f *listsFixture, set string, live bool) {
+	t.Helper()
 	ctx := context.Background()
-	set := f.keys.Tag("big")
 	pipe := f.rdb.Pipeline()
 	for i := 0; i < MaxTagMembers; i += 1000 {
 		members := make([]any, 0, 1000)
 		for j := i; j < i+1000; j++ {
-			members = append(members, fmt.Sprintf("%sgone%d", f.keys.Prefix, j))
+			m := fmt.Sprintf("%smember%d", f.keys.Prefix, j)
+			members = append(members, m)
+			if live {
+				pipe.Set(ctx, m, "v", time.Minute)
+			}
 		}
 		pipe.SAdd(ctx, set, members...)
 	}
@@ -150,13 +153,41 @@ func TestTagSetNeverGrowsPastTheCap(t *testing.T) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestTagSetFullOfLiveMembersIsInvalidated(t *testing.T) {
+	f := newListsFixture(t)
+	tg := NewTags(f.rdb, f.keys, f.metrics, f.backlog)
+	ctx := context.Background()
+	set := f.keys.Tag("big")
+	fillSet(t, f, set, true)
 	if fillTagged(t, f, tg, f.keys.Prefix+"one-more", time.Minute, "big") {
-		t.Fatal("fill joined a full tag set")
+		t.Fatal("fill joined a set full of live members")
 	}
 	if n := f.rdb.SCard(ctx, set).Val(); n != 0 {
 		t.Fatalf("full set still has %d members, want it invalidated", n)
 	}
 	if !fillTagged(t, f, tg, f.keys.Prefix+"one-more", time.Minute, "big") {
 		t.Fatal("fill after the invalidation must succeed")
+	}
+}
+
+// A long-lived tag fills up with members whose entries expired; a fill
+// prunes those instead of dropping every live page of the tag.
+func TestTagSetFullOfExpiredMembersIsPrunedNotInvalidated(t *testing.T) {
+	f := newListsFixture(t)
+	tg := NewTags(f.rdb, f.keys, f.metrics, f.backlog)
+	ctx := context.Background()
+	set := f.keys.Tag("big")
+	fillSet(t, f, set, false)
+	live := f.keys.Prefix + "live-page"
+	if !fillTagged(t, f, tg, live, time.Minute, "big") {
+		t.Fatal("fill refused although the set held only expired members")
+	}
+	if n := f.rdb.SCard(ctx, set).Val(); n >= MaxTagMembers {
+		t.Fatalf("set still has %d members after pruning", n)
+	}
+	if !f.rdb.SIsMember(ctx, set, live).Val() || f.rdb.Exists(ctx, live).Val() != 1 {
+		t.Fatal("the live page must be cached and tracked")
 	}
 }

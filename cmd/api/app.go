@@ -107,8 +107,12 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	namespace := cache.NewNamespace(rdb, keys, codec, metrics, backlog, cfg.ListCacheTTL, cfg.CacheTTLJitter)
 	userLists := cache.NewReadThrough(repo, rdb, keys, codec, metrics, backlog, cfg.ListCacheTTL, cfg.CacheTTLJitter)
+	// The contract lets stats lag by at most STATS_TTL: a value is fresh for
+	// at most half of it (jitter included) and then served stale, while one
+	// refresh runs, for at most the other half; after that it is gone.
+	statsFresh := time.Duration(float64(cfg.StatsTTL/2) / (1 + cfg.CacheTTLJitter))
 	guard := cache.NewStampedeGuard(rdb, keys, metrics, log, cache.StampedeOptions{
-		TTL: cfg.StatsTTL, StaleFor: cfg.StatsTTL, Jitter: cfg.CacheTTLJitter,
+		TTL: statsFresh, StaleFor: cfg.StatsTTL - cfg.StatsTTL/2, Jitter: cfg.CacheTTLJitter,
 	})
 	hostname, _ := os.Hostname()
 	writeBehind := cache.NewWriteBehind(wbRedis, keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
@@ -139,7 +143,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.Addr = ln.Addr().String()
-	server := &http.Server{Handler: router, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	server := &http.Server{
+		Handler: router,
+		// A client trickling a body cannot hold a goroutine (and up to a
+		// 10 MiB bulk buffer) forever.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
@@ -148,6 +160,10 @@ func (m *Main) Run(ctx context.Context) error {
 	flusherCtx, stopFlusher := context.WithCancel(context.Background())
 	flusherDone := make(chan error, 1)
 	go func() { flusherDone <- writeBehind.Run(flusherCtx) }()
+	// Invalidations Redis refused are applied as soon as it answers again,
+	// whether or not this process serves a read (other processes may be
+	// serving those keys). Stopped with the flusher.
+	go backlog.Run(flusherCtx, 250*time.Millisecond)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
