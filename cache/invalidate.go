@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/domain"
 )
@@ -167,15 +169,32 @@ func (v *Invalidator) Pattern(ctx context.Context, pattern string) (int64, error
 }
 
 // scanUnlink SCANs match and UNLINKs, in batches, the keys in the prefix
-// that are not structural.
+// that are not structural. On a Redis Cluster it scans every master (a
+// SCAN sees one node's keys only) and unlinks key by key in a pipeline (one
+// batch may span slots).
 func (v *Invalidator) scanUnlink(ctx context.Context, match string) (int64, error) {
+	cluster, ok := v.rdb.(*redis.ClusterClient)
+	if !ok {
+		return v.scanUnlinkNode(ctx, v.rdb, match, false)
+	}
+	var total atomic.Int64
+	err := cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		n, err := v.scanUnlinkNode(ctx, node, match, true)
+		total.Add(n)
+		return err
+	})
+	return total.Load(), err
+}
+
+// scanUnlinkNode is scanUnlink on one server.
+func (v *Invalidator) scanUnlinkNode(ctx context.Context, node redis.Cmdable, match string, keyByKey bool) (int64, error) {
 	var n int64
 	batch := make([]string, 0, unlinkBatch)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		d, err := v.rdb.Unlink(ctx, batch...).Result()
+		d, err := unlink(ctx, node, batch, keyByKey)
 		n += d
 		if err != nil {
 			v.metrics.Error(ctx, "admin", "unlink", batch[0], err)
@@ -186,7 +205,7 @@ func (v *Invalidator) scanUnlink(ctx context.Context, match string) (int64, erro
 	}
 	var cursor uint64
 	for {
-		keys, next, err := v.rdb.Scan(ctx, cursor, match, 1000).Result()
+		keys, next, err := node.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
 			v.metrics.Error(ctx, "admin", "scan", match, err)
 			return n, domain.CacheUnavailable(fmt.Errorf("invalidate pattern: scan: %w", err))
@@ -207,6 +226,25 @@ func (v *Invalidator) scanUnlink(ctx context.Context, match string) (int64, erro
 		}
 	}
 	return n, flush()
+}
+
+// unlink deletes keys in one UNLINK, or one UNLINK per key in a pipeline
+// when they may live in different cluster slots, and returns how many existed.
+func unlink(ctx context.Context, node redis.Cmdable, keys []string, keyByKey bool) (int64, error) {
+	if !keyByKey {
+		return node.Unlink(ctx, keys...).Result()
+	}
+	cmds, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Unlink(ctx, k)
+		}
+		return nil
+	})
+	var n int64
+	for _, c := range cmds {
+		n += c.(*redis.IntCmd).Val()
+	}
+	return n, err
 }
 
 // Tags invalidates each tag (see Tags) and returns how many of their

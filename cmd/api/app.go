@@ -73,7 +73,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 
-	rdb, err := openRedis(cfg.RedisURL, cfg.RedisTimeout)
+	rdb, err := openRedis(cfg.RedisURL, cfg.RedisTimeout, cfg.CachePrefix)
 	if err != nil {
 		return err
 	}
@@ -81,7 +81,7 @@ func (m *Main) Run(ctx context.Context) error {
 	// Write-behind gets its own pool with a longer timeout: a 1000-item
 	// enqueue is one Lua call that can take longer than a cache read may, and
 	// a timeout there would answer 503 for writes Redis in fact accepted.
-	wbRedis, err := openRedis(cfg.RedisURL, cfg.WriteBehindRedisTimeout)
+	wbRedis, err := openRedis(cfg.RedisURL, cfg.WriteBehindRedisTimeout, cfg.CachePrefix)
 	if err != nil {
 		return err
 	}
@@ -198,29 +198,17 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// openRedis builds a UniversalClient from REDIS_URL, so a Sentinel or
-// Cluster can be configured later without code changes, with short timeouts
-// so that a Redis outage costs a request tens of milliseconds.
-func openRedis(url string, timeout time.Duration) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(url)
+// openRedis builds the UniversalClient REDIS_URL describes (one server,
+// Sentinel or Cluster; see redisOptions) with the given timeout.
+func openRedis(url string, timeout time.Duration, prefix string) (redis.UniversalClient, error) {
+	opts, err := redisOptions(url, timeout)
 	if err != nil {
-		return nil, fmt.Errorf("REDIS_URL: %w", err)
+		return nil, err
 	}
-	return redis.NewUniversalClient(&redis.UniversalOptions{
-		Addrs:        []string{opt.Addr},
-		DB:           opt.DB,
-		Username:     opt.Username,
-		Password:     opt.Password,
-		TLSConfig:    opt.TLSConfig,
-		DialTimeout:  timeout,
-		ReadTimeout:  timeout,
-		WriteTimeout: timeout,
-		PoolTimeout:  timeout,
-		// Fail fast: a retry doubles the time an outage costs each request,
-		// and go-redis otherwise dials 5 times with backoff.
-		MaxRetries:    1,
-		DialerRetries: 1,
-	}), nil
+	if isCluster(opts) && !hashTagged(prefix) {
+		return nil, fmt.Errorf("CACHE_PREFIX %q: on a Redis Cluster it must start with a hash tag such as {app}: so that the Lua scripts find every key in one slot", prefix)
+	}
+	return redis.NewUniversalClient(opts), nil
 }
 
 // readiness checks Postgres and Redis, each within a second.
