@@ -77,9 +77,10 @@ type WriteBehind struct {
 	stream, dead string
 	groupReady   atomic.Bool // the consumer group exists (reset on NOGROUP)
 
-	// flushMu serialises batch processing in this process (the Run loop,
-	// Flush and Stop), so two of its own flushers never insert the same rows
-	// at once; correctness across processes does not depend on it.
+	// flushMu serialises the commits of this process's flushers (the Run
+	// loop, Flush and Stop), so two of them never insert the same rows at
+	// once; correctness across processes does not depend on it. Settling
+	// in Redis happens outside it (writebehind_pipeline.go).
 	flushMu sync.Mutex
 
 	mu     sync.Mutex         // guards cancel and done
@@ -89,6 +90,10 @@ type WriteBehind struct {
 	// afterCommit is a test hook run after a batch is committed to Postgres
 	// and before it is acknowledged in Redis, to simulate a crash there.
 	afterCommit func() error
+	// afterBatchCommit is a test hook run when a batch's commit returned,
+	// before its settle is started: the point where the next batch commits
+	// while the previous one settles.
+	afterBatchCommit func()
 }
 
 // WriteBehindOptions configures a WriteBehind. Zero values take the

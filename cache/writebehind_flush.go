@@ -88,7 +88,7 @@ func (w *WriteBehind) step(ctx context.Context, recovered *bool, nextClaim *time
 	_, err := w.flushAhead(ctx, false, true, func(ctx context.Context) ([]redis.XMessage, bool, error) {
 		block := time.Duration(-1)
 		if first {
-			block = max(min(w.opt.FlushInterval, time.Until(*nextClaim)), time.Millisecond)
+			block = max(min(w.opt.FlushInterval, time.Until(*nextClaim), maxBlock), time.Millisecond)
 			first = false
 		}
 		msgs, err := w.read(ctx, ">", block)
@@ -96,6 +96,12 @@ func (w *WriteBehind) step(ctx context.Context, recovered *bool, nextClaim *time
 	})
 	return err
 }
+
+// maxBlock bounds one blocking XREADGROUP. go-redis does not interrupt a
+// blocking read when its context is cancelled, so this is the longest Run
+// takes to notice a shutdown, whatever WRITE_BEHIND_FLUSH_INTERVAL is; the
+// loop simply blocks again.
+const maxBlock = time.Second
 
 // Flush flushes now everything the stream held when it was called, on any
 // consumer (it claims pending entries whatever their idle time: flushing
@@ -262,128 +268,6 @@ func (w *WriteBehind) redisFailed(ctx context.Context, op string, err error) err
 	}
 	w.metrics.Error(ctx, PatternWriteBehind, op, w.stream, err)
 	return domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable", fmt.Errorf("%s %s: %w", op, w.stream, err))
-}
-
-// wbFetched is one batch read (or claimed) and decoded ahead of its flush.
-type wbFetched struct {
-	entries []wbEntry
-	more    bool // fetch again after this batch
-	err     error
-}
-
-// flushAhead flushes the batches fetch returns until fetch says there are
-// no more, an empty batch comes back or a flush fails. While one batch is
-// inserted and settled, the next is fetched and decoded in a goroutine, so
-// the Redis round trip and the decryption and parsing overlap the
-// Postgres statement instead of following it. fetch is called from one
-// goroutine at a time, never concurrently with itself. A batch fetched
-// ahead of a flush that fails is not flushed: it stays pending on this
-// consumer, where the next start (own pending entries) or a claim finds
-// it, as every batch that fails does. It returns how many entries were
-// acknowledged; it never leaves a goroutine behind.
-func (w *WriteBehind) flushAhead(ctx context.Context, redelivered, retry bool, fetch func(context.Context) ([]redis.XMessage, bool, error)) (int, error) {
-	next := make(chan wbFetched, 1)
-	get := func() {
-		msgs, more, err := fetch(ctx)
-		next <- wbFetched{entries: w.decodeEntries(msgs), more: more, err: err}
-	}
-	go get()
-	total := 0
-	for {
-		b := <-next
-		if b.err != nil || len(b.entries) == 0 {
-			return total, b.err
-		}
-		if b.more {
-			go get()
-		}
-		n, err := w.flushDecoded(ctx, b.entries, redelivered, retry)
-		total += n
-		if err != nil || !b.more {
-			if b.more {
-				<-next // wait for the fetch in flight; its entries stay pending
-			}
-			return total, err
-		}
-	}
-}
-
-// decodeEntries opens every message of a batch.
-func (w *WriteBehind) decodeEntries(msgs []redis.XMessage) []wbEntry {
-	if len(msgs) == 0 {
-		return nil
-	}
-	entries := make([]wbEntry, len(msgs))
-	for i, m := range msgs {
-		entries[i] = w.decodeEntry(m)
-	}
-	return entries
-}
-
-// flushDecoded flushes entries under flushMu. redelivered says they may
-// have been committed before (a crash between commit and acknowledgement),
-// so every owner is notified, not only those of inserted rows. With retry,
-// a failure that is not about an entry (Postgres or Redis unavailable) is
-// retried with backoff until it succeeds or ctx ends.
-func (w *WriteBehind) flushDecoded(ctx context.Context, entries []wbEntry, redelivered, retry bool) (int, error) {
-	w.flushMu.Lock()
-	defer w.flushMu.Unlock()
-	var bo wbBackoff
-	total := 0
-	for attempt := 0; ; attempt++ {
-		n, err := w.flushEntries(ctx, entries, redelivered || attempt > 0)
-		total += n
-		if err == nil {
-			return total, nil
-		}
-		w.metrics.Retried(len(entries) - n)
-		if !retry || ctx.Err() != nil {
-			return total, err
-		}
-		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind flush failed; retrying",
-			slog.Int("entries", len(entries)), slog.Int("attempt", attempt+1), slog.Any("error", err))
-		if !wbSleep(ctx, bo.next(w.opt.FlushInterval)) {
-			return total, err
-		}
-	}
-}
-
-// flushEntries inserts entries in rounds of distinct ids (the first
-// occurrence of an id in stream order wins, later ones find the row
-// there), settles what was committed and deals with the entries that
-// failed on their own. It returns how many entries it acknowledged.
-func (w *WriteBehind) flushEntries(ctx context.Context, entries []wbEntry, notifyAll bool) (int, error) {
-	var good, bad []wbEntry
-	for _, e := range entries {
-		if e.Err != nil {
-			bad = append(bad, e)
-		} else {
-			good = append(good, e)
-		}
-	}
-	flushed := 0
-	for len(good) > 0 {
-		round, later := distinctIDs(good)
-		ok, inserted, failed, err := w.insertIsolating(ctx, round)
-		if len(ok) > 0 {
-			n, serr := w.settle(ctx, ok, inserted, notifyAll)
-			flushed += n
-			if serr != nil {
-				return flushed, serr
-			}
-		}
-		if err != nil {
-			return flushed, err
-		}
-		bad = append(bad, failed...)
-		good = later
-	}
-	for _, e := range bad {
-		if err := w.reject(ctx, e); err != nil {
-			return flushed, err
-		}
-	}
-	return flushed, nil
 }
 
 // distinctIDs splits entries into the first occurrence of each id and the rest.

@@ -2,12 +2,10 @@ package repository
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/analysis-cache/service/domain"
 )
@@ -38,7 +36,8 @@ type unnestColumns struct {
 }
 
 // newUnnestColumns checks ids are distinct and lays the normalized rows out
-// as columns (the same normalization as prepareItems).
+// as columns (the same normalization as prepareItems: version at least 1,
+// zero timestamps now, UTC, microseconds).
 func newUnnestColumns(items []domain.Analysis) (*unnestColumns, error) {
 	n := len(items)
 	c := &unnestColumns{
@@ -81,41 +80,6 @@ func newUnnestColumns(items []domain.Analysis) (*unnestColumns, error) {
 func (c *unnestColumns) args() []any {
 	return []any{c.id, c.owner, c.url, c.title, c.status, c.summary, c.score,
 		c.tags, c.notes, c.version, c.created, c.updated}
-}
-
-// insertMissingUnnest is InsertMissing as one INSERT ... SELECT FROM
-// unnest(...) ON CONFLICT (id) DO NOTHING RETURNING id on a pgx connection:
-// a single statement, so atomic without a transaction, and one round trip.
-func (p *Postgres) insertMissingUnnest(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, error) {
-	op := fmt.Sprintf("insert %d missing analyses", len(items))
-	if len(items) == 0 {
-		return []uuid.UUID{}, nil
-	}
-	cols, err := newUnnestColumns(items)
-	if err != nil {
-		return nil, err
-	}
-	inserted := make([]uuid.UUID, 0, len(items))
-	err = p.withPgx(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, insertUnnestSQL, cols.args()...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan((*[16]byte)(&id)); err != nil { // binary, not uuid's sql.Scanner
-				return err
-			}
-			inserted = append(inserted, id)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		p.logStatementFailed(ctx, insertUnnestSQL, err)
-		return nil, translate(op, err)
-	}
-	return inserted, nil
 }
 
 // appendTextArrayLiteral writes tags as a text[] literal with every element

@@ -82,21 +82,7 @@ func (t textArray) Value() (driver.Value, error) {
 		return "{}", nil // the column is NOT NULL; nil means no tags
 	}
 	var b strings.Builder
-	b.WriteByte('{')
-	for i, s := range t {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('"')
-		for j := 0; j < len(s); j++ {
-			if s[j] == '"' || s[j] == '\\' {
-				b.WriteByte('\\')
-			}
-			b.WriteByte(s[j])
-		}
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
+	appendTextArrayLiteral(&b, t)
 	return b.String(), nil
 }
 

@@ -1,0 +1,134 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/analysis-cache/service/domain"
+)
+
+// TestWriteBehindPipelineSettlesWhileNextBatchCommits forces the overlap
+// the pipeline exists for: the settle of batch 1 is held until batch 2 has
+// committed. It checks that this happens (a serial flush deadlocks here
+// and fails), that batch 2 is not acknowledged before its own commit nor
+// settled before batch 1 (one settle at a time, in commit order), and that
+// the outcome is the same as a serial flush: every row once, every entry
+// acknowledged, the W entries left as the committed rows.
+func TestWriteBehindPipelineSettlesWhileNextBatchCommits(t *testing.T) {
+	f := newWBFixture(t)
+	ctx := context.Background()
+	opt := wbFast
+	opt.BatchSize = 2
+	wb, m := f.writeBehind("a", opt)
+	owner := uuid.New()
+	var items []domain.Analysis
+	for i := range 6 {
+		items = append(items, newWBItem(owner, fmt.Sprint("p", i)))
+	}
+	if err := wb.Enqueue(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		commits, settles, inSettle atomic.Int32
+		secondCommitted            = make(chan struct{})
+		mu                         sync.Mutex
+		problems                   []string
+	)
+	report := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
+	wb.afterBatchCommit = func() {
+		if commits.Add(1) == 2 {
+			// Batch 2 is committed; batch 1's settle is still held, so
+			// neither batch may be acknowledged yet.
+			if n := f.groupPending(t); n < 4 {
+				report("after the second commit only %d entries pending, want at least 4 (acknowledged before settling)", n)
+			}
+			close(secondCommitted)
+		}
+	}
+	wb.afterCommit = func() error {
+		if inSettle.Add(1) > 1 {
+			report("two settles at once")
+		}
+		defer inSettle.Add(-1)
+		if settles.Add(1) == 1 {
+			select {
+			case <-secondCommitted:
+			case <-time.After(10 * time.Second): // liveness bound: a serial flush never gets there
+				report("batch 2 never committed while batch 1 was settling: no overlap")
+			}
+		}
+		return nil
+	}
+
+	n, err := wb.Flush(ctx)
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if err != nil || n != len(items) {
+		t.Fatalf("Flush = %d, %v; want %d", n, err, len(items))
+	}
+	if got := f.rowCount(t, wbIDs(items)); got != int64(len(items)) {
+		t.Fatalf("%d rows, want %d", got, len(items))
+	}
+	if f.groupPending(t) != 0 || f.xlen(t, streamKey(f.keys)) != 0 {
+		t.Fatal("entries left in the stream")
+	}
+	if m.WBFlushed.Load() != int64(len(items)) {
+		t.Fatalf("flushed metric %d, want %d", m.WBFlushed.Load(), len(items))
+	}
+	for _, a := range items {
+		if e, ok := f.cached(t, a.ID); !ok || e.Kind != KindWriteBehind {
+			t.Fatalf("cache of %s after the flush: %+v present=%v, want the W entry kept", a.ID, e, ok)
+		}
+	}
+}
+
+// TestWriteBehindPipelineKeepsBatchFetchedAheadOfFailure: when a settle
+// fails (a crash between commit and acknowledgement), the batch read ahead
+// of it is not flushed and not lost: it stays pending on the consumer and
+// the next flush takes everything, inserting nothing twice.
+func TestWriteBehindPipelineKeepsBatchFetchedAheadOfFailure(t *testing.T) {
+	f := newWBFixture(t)
+	ctx := context.Background()
+	opt := wbFast
+	opt.BatchSize = 2
+	wb, _ := f.writeBehind("a", opt)
+	owner := uuid.New()
+	var items []domain.Analysis
+	for i := range 6 {
+		items = append(items, newWBItem(owner, fmt.Sprint("f", i)))
+	}
+	if err := wb.Enqueue(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	crash := errors.New("simulated crash after commit")
+	wb.afterCommit = func() error { return crash }
+	if _, err := wb.Flush(ctx); !errors.Is(err, crash) {
+		t.Fatalf("Flush with a failing settle: %v, want the crash", err)
+	}
+	if n := f.xlen(t, streamKey(f.keys)); n != int64(len(items)) {
+		t.Fatalf("%d entries in the stream after the failure, want all %d", n, len(items))
+	}
+	wb.afterCommit = nil
+	if _, err := wb.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.rowCount(t, wbIDs(items)); got != int64(len(items)) {
+		t.Fatalf("%d rows, want %d", got, len(items))
+	}
+	if f.groupPending(t) != 0 || f.xlen(t, streamKey(f.keys)) != 0 {
+		t.Fatal("entries left in the stream")
+	}
+}
