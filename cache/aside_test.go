@@ -456,12 +456,7 @@ func startRedis(t *testing.T) *redisServer {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := strconv.Itoa(testenv.FreePort(t))
 	s := &redisServer{addr: "127.0.0.1:" + port, port: port, dir: t.TempDir()}
 	s.start(t)
 	t.Cleanup(func() { _ = exec.Command("redis-cli", "-p", s.port, "shutdown", "nosave").Run() })

@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -30,12 +29,7 @@ func startWBAOFRedis(t *testing.T) *wbAOFRedis {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skip("redis-server not installed")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := strconv.Itoa(testenv.FreePort(t))
 	s := &wbAOFRedis{port: port, dir: t.TempDir()}
 	s.start(t)
 	t.Cleanup(func() { s.kill() })

@@ -110,7 +110,7 @@ func startProcess(t *testing.T, overrides map[string]string) *Process {
 	t.Helper()
 	bin := buildBinary(t)
 	env := testenv.Get(t)
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	vars := map[string]string{
 		"PORT": strconv.Itoa(port), "DATABASE_URL": env.DatabaseURL, "REDIS_URL": env.RedisURL,
 		"CACHE_PREFIX": env.RedisPrefix, "ADMIN_TOKEN": testAdminToken, "LOG_LEVEL": "warn",
@@ -168,14 +168,4 @@ func (p *Process) Stop(t *testing.T) {
 		}
 		t.Fatalf("process exited with %v", err)
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
