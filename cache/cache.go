@@ -17,6 +17,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -156,6 +157,13 @@ func (m *Metrics) Lookup(pattern string, s Status) {
 // Error logs a Redis failure with its key and counts it. It never hides
 // the failure: callers fall back to Postgres and answer BYPASS.
 func (m *Metrics) Error(ctx context.Context, pattern, op, key string, err error) {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		// The caller went away (a client hung up): not a Redis failure,
+		// so neither counted nor logged as one.
+		m.log.LogAttrs(ctx, slog.LevelDebug, "cache call abandoned by its caller",
+			slog.String("pattern", pattern), slog.String("op", op), slog.String("key", key))
+		return
+	}
 	m.errorsTotal.Add(1)
 	m.errors.WithLabelValues(pattern, op).Inc()
 	m.log.LogAttrs(ctx, slog.LevelWarn, "cache error",

@@ -203,6 +203,11 @@ func (g *StampedeGuard) Close() {
 func (g *StampedeGuard) Get(ctx context.Context, logicalKey string, compute func(ctx context.Context) ([]byte, error)) (Result, error) {
 	key := g.keys.Stampede(logicalKey)
 	e, found, err := readComputed(ctx, g.rdb, key)
+	if err != nil && ctx.Err() != nil {
+		// This caller left: its failed read says nothing about Redis, and a
+		// BYPASS flight started for it would be joined by live callers.
+		return Result{}, fmt.Errorf("read %s: %w", key, context.Cause(ctx))
+	}
 	if err != nil {
 		g.metrics.Error(ctx, PatternStampede, "get", key, err)
 		return g.coalesce(ctx, logicalKey, func(ctx context.Context) (fillResult, error) {

@@ -655,3 +655,40 @@ func TestStampedeStoredEntry(t *testing.T) {
 		t.Errorf("PTTL = %v (%v), want soft + StaleFor = 3m", ttl, err)
 	}
 }
+
+// A caller that already left (its client hung up) fails its own read of
+// the value; that must not start a BYPASS flight that live callers join,
+// nor count as a Redis error. (Seen in make bench: the last wrk request of
+// one scenario made the next scenario's first request answer BYPASS.)
+func TestStampedeCallerThatLeftDoesNotBypassOthers(t *testing.T) {
+	joined := make(chan struct{}, 4)
+	p := newStampedeProcess(t, StampedeOptions{}, stampedeHooks{joinedFlight: func() { joined <- struct{}{} }})
+	key := stampedeKey(t)
+	release := make(chan struct{})
+	compute := func(context.Context) ([]byte, error) { <-release; return []byte(`1`), nil }
+
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.g.Get(gone, key, compute); err == nil {
+		t.Fatal("a caller that left must get its context's error")
+	}
+	for len(joined) > 0 { // the departed caller's flight, if one was started
+		<-joined
+	}
+	done := make(chan Result, 1)
+	go func() {
+		res, err := p.g.Get(context.Background(), key, compute)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	waitFor(t, joined, "the live caller to join a flight")
+	close(release)
+	if res := <-done; res.Status != Miss {
+		t.Fatalf("live caller: %s, want MISS (computed and cached, not bypassed)", res.Status)
+	}
+	if _, _, errs := p.m.Totals(); errs != 0 {
+		t.Fatalf("%d Redis errors counted for a caller that left", errs)
+	}
+}

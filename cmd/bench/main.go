@@ -76,6 +76,9 @@ func run() error {
 	defer b.close()
 	rep, err := b.runAll(ctx)
 	if err != nil {
+		// The scratch directory goes with cleanup: show why the server
+		// answered as it did while its log still exists.
+		b.api.printTail(os.Stderr, 40)
 		return err
 	}
 	rep.Machine = describeMachine()

@@ -159,7 +159,8 @@ const scenarioGuide = `
 - **list pages**: ten filter/page combinations, all cached (version-namespaced keys).
 - **stats, warm**: the stampede-protected aggregate served from Redis.
 - **stats, cold at once**: the entry is deleted, then that many requests arrive together. The guard must
-  run one computation; the others wait for it (p99 wait vs one computation alone).
+  run one computation; the others wait for it: p99 wait vs δ, the duration of that computation
+  stored with the value (target p99 ≤ δ + 20 ms).
 - **PATCH**: write-through — Postgres update, then the version-guarded cache write.
 - **POST one per request** vs **bulk 1000 items**: the same kind of items, written through one by one
   or accepted by write-behind into a Redis stream.

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -291,16 +293,45 @@ func (b *bench) stampede(ctx context.Context) error {
 	slices.Sort(lat)
 	computations := after.Stampede.Computations - before.Stampede.Computations
 	p99 := lat[(len(lat)*99+99)/100-1]
+	// The waiters' target is the computation they actually waited for, as
+	// long as it took under this load: δ, stored with the value.
+	delta, err := b.storedDelta(ctx, "stats:analyses")
+	if err != nil {
+		return err
+	}
+	const slack = 20 * time.Millisecond
 	r := b.rep.add(row{
 		Name: fmt.Sprintf("GET /analyses/stats, %d cold at once", n), Unit: "",
 		P50: lat[len(lat)/2], P99: p99,
-		Target: "1 computation", HasTarget: true, Met: computations == 1,
-		Note: fmt.Sprintf("%d computation(s), %d coalesced, %d lock timeouts; one computation alone takes %s; p99 wait = %.2f× that; %s",
+		Target: "1 computation; p99 ≤ δ + 20 ms", HasTarget: true, Met: computations == 1 && p99 <= delta+slack,
+		Note: fmt.Sprintf("%d computation(s), %d coalesced, %d lock timeouts; the computation they waited for took δ = %s (stored with the value), p99 − δ = %s, fastest answer − δ = %s (time before the computation started, which every waiter shares); one cold request alone takes %s end to end; %s",
 			computations, after.Stampede.Coalesced-before.Stampede.Coalesced, after.Stampede.LockTimeouts-before.Stampede.LockTimeouts,
-			ms(compute), float64(p99)/float64(compute), countsNote(counts)),
+			ms(delta), ms(p99-delta), ms(lat[0]-delta), ms(compute), countsNote(counts)),
 	})
-	r.Ratio, r.RatioOf = float64(p99)/float64(compute), "p99 / one computation"
+	r.Ratio, r.RatioOf = float64(p99)/float64(delta), "p99 / δ of the computation"
 	return nil
+}
+
+// storedDelta reads δ, the duration of the computation behind a
+// StampedeGuard entry, from the entry itself:
+// 0x01 'S' {computed_at µs}:{δ µs}:{soft expiry µs}:{body} (cache/stampede_entry.go).
+func (b *bench) storedDelta(ctx context.Context, logical string) (time.Duration, error) {
+	raw, err := b.rdb.Get(ctx, b.prefix+logical).Bytes()
+	if err != nil {
+		return 0, fmt.Errorf("read the %s entry: %w", logical, err)
+	}
+	if len(raw) < 2 || raw[0] != 1 || raw[1] != 'S' {
+		return 0, fmt.Errorf("the %s entry is not a stampede entry", logical)
+	}
+	fields := strings.SplitN(string(raw[2:]), ":", 4)
+	if len(fields) < 4 {
+		return 0, fmt.Errorf("the %s entry has no δ", logical)
+	}
+	us, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("the %s entry's δ %q: %w", logical, fields[1], err)
+	}
+	return time.Duration(us) * time.Microsecond, nil
 }
 
 // patch changes random hot analyses (write-through: Postgres, then the
