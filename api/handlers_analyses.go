@@ -126,7 +126,7 @@ func (h *handlers) ingestAnalyses(c *gin.Context) {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, '"')
-		buf = append(buf, id.String()...)
+		buf = domain.AppendUUID(buf, id)
 		buf = append(buf, '"')
 	}
 	buf = append(buf, "]}"...)

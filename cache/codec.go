@@ -86,14 +86,15 @@ func NewCodec(key []byte) (*Codec, error) {
 // NewCodecFromEnv builds the Codec from CACHE_ENCRYPTION_KEY (standard
 // base64 of 32 bytes). When b64 is empty it generates an ephemeral random
 // key and logs a warning (never the key): entries written by this process
-// are then unreadable by any other, which is safe (they decode as misses)
-// but wastes the shared cache.
+// are then unreadable by any other, which is safe for the cache (they
+// decode as misses) but wastes it, and write-behind entries pending at a
+// restart cannot be decrypted and end in the dead-letter stream.
 func NewCodecFromEnv(b64 string, log *slog.Logger) (*Codec, error) {
 	if b64 == "" {
 		if log == nil {
 			log = slog.Default()
 		}
-		log.Warn("CACHE_ENCRYPTION_KEY is not set: using an ephemeral random key; cache entries will not be shared across processes or restarts")
+		log.Warn("CACHE_ENCRYPTION_KEY is not set: using an ephemeral random key; cache entries will not be shared across processes or restarts, and write-behind entries pending at a restart cannot be decrypted by the next process and will be dead-lettered; set a stable key wherever bulk ingest is used")
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return nil, fmt.Errorf("generate cache encryption key: %w", err)

@@ -4,6 +4,7 @@
 package domain
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -94,7 +95,7 @@ func (p AnalysisPatch) Apply(a *Analysis) bool {
 	if p.Status != nil && *p.Status != a.Status {
 		a.Status, changed = *p.Status, true
 	}
-	if p.Tags != nil && !equalStrings(*p.Tags, a.Tags) {
+	if p.Tags != nil && !slices.Equal(*p.Tags, a.Tags) {
 		a.Tags, changed = append([]string{}, (*p.Tags)...), true
 	}
 	if p.Summary.Set && !equalPtr(p.Summary.Value, a.Summary) {
@@ -107,18 +108,6 @@ func (p AnalysisPatch) Apply(a *Analysis) bool {
 		a.Notes, changed = clonePtr(p.Notes.Value), true
 	}
 	return changed
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func equalPtr[T comparable](a, b *T) bool {

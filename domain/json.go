@@ -19,9 +19,9 @@ import (
 // AppendJSON appends the AnalysisPublic JSON of a to buf.
 func (a *Analysis) AppendJSON(buf []byte) []byte {
 	buf = append(buf, `{"id":"`...)
-	buf = appendUUID(buf, a.ID)
+	buf = AppendUUID(buf, a.ID)
 	buf = append(buf, `","owner_id":"`...)
-	buf = appendUUID(buf, a.OwnerID)
+	buf = AppendUUID(buf, a.OwnerID)
 	buf = append(buf, `","url":`...)
 	buf = AppendJSONString(buf, a.URL)
 	buf = append(buf, `,"title":`...)
@@ -111,9 +111,9 @@ func appendFloatPtr(buf []byte, f *float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendUUID appends the lower-case hyphenated form of id without the
+// AppendUUID appends the lower-case hyphenated form of id without the
 // allocation of id.String().
-func appendUUID(buf []byte, id uuid.UUID) []byte {
+func AppendUUID(buf []byte, id uuid.UUID) []byte {
 	for i, b := range id {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
 			buf = append(buf, '-')

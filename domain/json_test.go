@@ -50,7 +50,7 @@ func TestAppendJSONTime(t *testing.T) {
 
 func TestAppendUUID(t *testing.T) {
 	id := uuid.New()
-	if got := string(appendUUID(nil, id)); got != id.String() {
+	if got := string(AppendUUID(nil, id)); got != id.String() {
 		t.Fatalf("%s != %s", got, id)
 	}
 }

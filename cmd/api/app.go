@@ -41,17 +41,7 @@ func NewMain(cfg Config) *Main {
 }
 
 func newLogger(cfg Config) *slog.Logger {
-	var level slog.Level
-	switch cfg.LogLevel {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn", "warning":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		level = slog.LevelInfo
-	}
+	level, _ := parseLogLevel(cfg.LogLevel) // validated by LoadConfig
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
@@ -86,9 +76,6 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	defer wbRedis.Close()
-	if cfg.CacheEncryptionKey == "" {
-		log.Warn("CACHE_ENCRYPTION_KEY is not set: write-behind entries pending at a restart cannot be decrypted by the next process and will be dead-lettered; set a stable key wherever bulk ingest is used")
-	}
 
 	codec, err := cache.NewCodecFromEnv(cfg.CacheEncryptionKey, log)
 	if err != nil {

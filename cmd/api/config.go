@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -114,11 +115,8 @@ func (c *Config) validate(r *envReader) {
 	check(c.MaxBodyBytes > 0 && c.MaxBulkBodyBytes > 0, "MAX_BODY_BYTES and MAX_BULK_BODY_BYTES must be positive")
 	check(c.CachePrefix != "", "CACHE_PREFIX: must not be empty (it confines every key the service touches)")
 	check(c.LogFormat == "json" || c.LogFormat == "text", "LOG_FORMAT: %q is not json or text", c.LogFormat)
-	switch c.LogLevel {
-	case "debug", "info", "warn", "warning", "error":
-	default:
-		check(false, "LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
-	}
+	_, ok := parseLogLevel(c.LogLevel)
+	check(ok, "LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
 	if c.CacheEncryptionKey != "" {
 		key, err := base64.StdEncoding.DecodeString(c.CacheEncryptionKey)
 		check(err == nil && len(key) == 32, "CACHE_ENCRYPTION_KEY: must be the base64 of 32 bytes")
@@ -177,4 +175,20 @@ func (r *envReader) duration(name string, def time.Duration) time.Duration {
 		r.errs = append(r.errs, fmt.Errorf("%s: %q is not a Go duration such as 5s or 1h", name, v))
 	}
 	return d
+}
+
+// parseLogLevel maps LOG_LEVEL to a slog level; ok is false for anything
+// but debug, info, warn (or warning) and error.
+func parseLogLevel(s string) (level slog.Level, ok bool) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return slog.LevelInfo, false
 }
