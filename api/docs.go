@@ -58,7 +58,7 @@ func registerDocs(r *gin.Engine) {
 	}
 
 	r.Any(openAPIPath, func(c *gin.Context) {
-		c.Data(http.StatusOK, "application/json", spec)
+		c.Data(http.StatusOK, jsonContentType, spec)
 	})
 	r.Any(swaggerUIPath, htmlPage(swaggerPage))
 	r.Any(oauth2RedirectURL, htmlPage(redirectPage))
@@ -81,24 +81,20 @@ func staticFiles(fsys fs.FS) gin.HandlerFunc {
 		name := strings.TrimPrefix(c.Param("filepath"), "/")
 		f, err := fsys.Open(name)
 		if err != nil {
-			notFound(c)
+			writeDetail(c, http.StatusNotFound, "Not Found")
 			return
 		}
 		defer f.Close()
 		info, err := f.Stat()
 		rs, seekable := f.(io.ReadSeeker)
 		if err != nil || info.IsDir() || !seekable {
-			notFound(c)
+			writeDetail(c, http.StatusNotFound, "Not Found")
 			return
 		}
 		// The assets change only with a deploy; an hour keeps reloads cheap.
 		c.Header("Cache-Control", "public, max-age=3600")
 		http.ServeContent(c.Writer, c.Request, name, time.Time{}, rs)
 	}
-}
-
-func notFound(c *gin.Context) {
-	c.Data(http.StatusNotFound, "application/json", []byte(`{"detail":"Not Found"}`))
 }
 
 // compactJSON returns doc without insignificant whitespace: the committed

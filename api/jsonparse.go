@@ -319,17 +319,11 @@ func (p *jsonParser) str(i int) (string, int, *jsonSyntaxError) {
 func hex4(h string) (rune, bool) {
 	var r rune
 	for k := 0; k < 4; k++ {
-		c := h[k]
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
+		d, ok := hexVal(h[k])
+		if !ok {
 			return 0, false
 		}
+		r = r<<4 | rune(d)
 	}
 	return r, true
 }

@@ -20,7 +20,7 @@ func (e *valErrors) pathUUID(c *gin.Context, name string) uuid.UUID {
 	raw := c.Param(name)
 	id, msg := parseUUID(raw)
 	if msg != "" {
-		e.add("uuid_parsing", []any{"path", name}, "Input should be a valid UUID, "+msg, strValue(raw), ctxString("error", msg))
+		e.uuidParsing([]any{"path", name}, strValue(raw), msg)
 	}
 	return id
 }
@@ -67,7 +67,7 @@ func (e *valErrors) queryUUID(c *gin.Context, name string) *uuid.UUID {
 	}
 	id, msg := parseUUID(raw)
 	if msg != "" {
-		e.add("uuid_parsing", []any{"query", name}, "Input should be a valid UUID, "+msg, strValue(raw), ctxString("error", msg))
+		e.uuidParsing([]any{"query", name}, strValue(raw), msg)
 		return nil
 	}
 	return &id

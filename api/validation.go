@@ -179,10 +179,17 @@ func (e *valErrors) uuidValue(l []any, v *jsonValue) (uuid.UUID, bool) {
 	}
 	id, msg := parseUUID(v.str)
 	if msg != "" {
-		e.add("uuid_parsing", l, "Input should be a valid UUID, "+msg, v, ctxString("error", msg))
+		e.uuidParsing(l, v, msg)
 		return uuid.UUID{}, false
 	}
 	return id, true
+}
+
+// uuidParsing adds Pydantic's uuid_parsing error for input at l, msg being
+// the uuid crate's words (parseUUID). The one place that error is written,
+// for path, query and body alike.
+func (e *valErrors) uuidParsing(l []any, input *jsonValue, msg string) {
+	e.add("uuid_parsing", l, "Input should be a valid UUID, "+msg, input, ctxString("error", msg))
 }
 
 // status validates the status enum: only the exact value strings.
