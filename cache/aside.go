@@ -2,11 +2,8 @@ package cache
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -81,7 +78,7 @@ func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, backlog *Backlog,
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = 5 * time.Second
 	}
-	opt.Jitter = min(max(opt.Jitter, 0), 0.9)
+	opt.Jitter = clampJitter(opt.Jitter)
 	return &Aside{rdb: rdb, keys: keys, codec: codec, metrics: m, backlog: backlog, opt: opt}
 }
 
@@ -91,14 +88,6 @@ var asideFill = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
-end
-return 0`)
-
-// asideRelease deletes KEYS[1] only while it holds our lease ARGV[1], so a
-// failed load lets the next reader fill at once instead of after LeaseTTL.
-var asideRelease = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
 end
 return 0`)
 
@@ -158,13 +147,14 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 			break
 		}
 		switch e.Kind {
-		case KindValue:
-			a.metrics.Lookup(PatternAside, Hit)
-			return Result{Body: e.Body, Version: e.Version, Status: Hit, Pattern: PatternAside}, nil
-		case KindWriteBehind:
-			// An ingested analysis, served from the entry its bulk wrote.
-			a.metrics.Lookup(PatternWriteBehind, Hit)
-			return Result{Body: e.Body, Version: e.Version, Status: Hit, Pattern: PatternWriteBehind}, nil
+		case KindValue, KindWriteBehind:
+			// A W entry is an ingested analysis, served from what its bulk wrote.
+			pattern := PatternAside
+			if e.Kind == KindWriteBehind {
+				pattern = PatternWriteBehind
+			}
+			a.metrics.Lookup(pattern, Hit)
+			return Result{Body: e.Body, Version: e.Version, Status: Hit, Pattern: pattern}, nil
 		case KindNegative:
 			a.metrics.Lookup(PatternAside, Hit)
 			return Result{Status: Hit, Pattern: PatternAside}, domain.ErrAnalysisNotFound
@@ -205,11 +195,11 @@ func (a *Aside) fill(ctx context.Context, key string, overwrite bool, load func(
 	var ttl time.Duration
 	switch {
 	case lerr == nil:
-		entry, ttl = a.codec.Value(version, body), a.jitter(a.opt.TTL)
+		entry, ttl = a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter)
 	case domain.ErrorCode(lerr) == domain.ENOTFOUND:
-		entry, ttl = a.codec.Negative(0), a.jitter(a.opt.NegativeTTL)
+		entry, ttl = a.codec.Negative(0), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter)
 	default:
-		if rerr := asideRelease.Run(wctx, a.rdb, []string{key}, lease).Err(); rerr != nil {
+		if rerr := deleteIfHolds.Run(wctx, a.rdb, []string{key}, lease).Err(); rerr != nil {
 			a.metrics.Error(ctx, PatternAside, "release", key, rerr)
 		}
 		a.metrics.Lookup(PatternAside, Miss)
@@ -239,7 +229,7 @@ func (a *Aside) loadOnly(ctx context.Context, load func(context.Context) ([]byte
 // error is counted and an UNLINK of key waits in the Backlog (reads bypass
 // Redis until it is applied), and Set returns nil.
 func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte) error {
-	a.guarded(ctx, PatternWriteThough, "set", key, version, a.codec.Value(version, body), a.jitter(a.opt.TTL))
+	a.guarded(ctx, PatternWriteThough, "set", key, version, a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter))
 	return nil
 }
 
@@ -248,7 +238,7 @@ func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte)
 // older that arrives later loses. When Redis refuses, an UNLINK of key
 // waits in the Backlog as for Set, and Tombstone returns nil.
 func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error {
-	a.guarded(ctx, PatternWriteThough, "tombstone", key, version, a.codec.Negative(version), a.jitter(a.opt.NegativeTTL))
+	a.guarded(ctx, PatternWriteThough, "tombstone", key, version, a.codec.Negative(version), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
 	return nil
 }
 
@@ -285,20 +275,4 @@ func (a *Aside) Invalidate(ctx context.Context, keys ...string) (int64, error) {
 		return 0, fmt.Errorf("invalidate %d keys: %w", len(keys), err)
 	}
 	return n, nil
-}
-
-// jitter returns d scaled by a uniform factor in [1-Jitter, 1+Jitter],
-// never below one millisecond, so entries written together expire apart.
-func (a *Aside) jitter(d time.Duration) time.Duration {
-	if a.opt.Jitter > 0 {
-		d = time.Duration(float64(d) * (1 + a.opt.Jitter*(2*rand.Float64()-1)))
-	}
-	return max(d, time.Millisecond)
-}
-
-// newToken returns 16 random bytes, hex-encoded: a lease nobody else holds.
-func newToken() string {
-	var b [16]byte
-	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
-	return hex.EncodeToString(b[:])
 }

@@ -199,7 +199,7 @@ func TestAsideJitterBounds(t *testing.T) {
 	// The pure function over many draws: within bounds, reaching near both ends.
 	dlo, dhi := time.Duration(1<<62), time.Duration(0)
 	for range 10000 {
-		d := f.aside.jitter(100 * time.Second)
+		d := spreadTTL(100*time.Second, f.aside.opt.Jitter)
 		dlo, dhi = min(dlo, d), max(dhi, d)
 	}
 	if dlo < 80*time.Second || dhi > 120*time.Second || dlo > 81*time.Second || dhi < 119*time.Second {

@@ -17,10 +17,14 @@ package cache
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -244,3 +248,39 @@ type Selector struct {
 	Tags      []string
 	Namespace *string
 }
+
+// clampJitter bounds a configured TTL jitter to [0, 0.9]: a TTL never
+// reaches zero and never nearly doubles.
+func clampJitter(j float64) float64 { return min(max(j, 0), 0.9) }
+
+// spreadTTL returns ttl scaled by a uniform factor in [1−jitter, 1+jitter],
+// never below one millisecond, so entries written together expire apart.
+// Every TTL the patterns write goes through it.
+func spreadTTL(ttl time.Duration, jitter float64) time.Duration {
+	if jitter > 0 {
+		ttl = spread(ttl, jitter, rand.Float64())
+	}
+	return max(ttl, time.Millisecond)
+}
+
+// spread scales d by 1 + jitter·(2u−1) for a draw u in [0, 1).
+func spread(d time.Duration, jitter, u float64) time.Duration {
+	return time.Duration(float64(d) * (1 + jitter*(2*u-1)))
+}
+
+// newToken returns 128 random bits, hex: unguessable and unique across
+// processes, for fill leases and stampede locks alike.
+func newToken() string {
+	var b [16]byte
+	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// deleteIfHolds deletes KEYS[1] only while it still holds ARGV[1]: a fill
+// lease or a stampede lock is released by its owner and never by a process
+// whose lease expired and was taken over.
+var deleteIfHolds = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)

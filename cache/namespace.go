@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -65,7 +64,7 @@ func NewNamespace(rdb Client, keys Keys, codec *Codec, m *Metrics, backlog *Back
 	}
 	return &Namespace{
 		name: AnalysesNamespace, rdb: rdb, keys: keys, codec: codec, metrics: m, backlog: backlog,
-		ttl: ttl, jitter: min(max(jitter, 0), 0.9),
+		ttl: ttl, jitter: clampJitter(jitter),
 	}
 }
 
@@ -194,13 +193,3 @@ func (n *Namespace) Version(ctx context.Context) (int64, error) {
 
 // Name returns the namespace's name ("analyses").
 func (n *Namespace) Name() string { return n.name }
-
-// spreadTTL returns ttl ± jitter·ttl, uniformly, so entries filled together
-// do not expire together.
-func spreadTTL(ttl time.Duration, jitter float64) time.Duration {
-	if jitter <= 0 {
-		return ttl
-	}
-	d := time.Duration(float64(ttl) * (1 + jitter*(2*rand.Float64()-1)))
-	return max(d, time.Millisecond)
-}

@@ -76,7 +76,7 @@ func NewReadThrough(next domain.AnalysisRepository, rdb Client, keys Keys, codec
 	}
 	return &ReadThrough{
 		next: next, rdb: rdb, keys: keys, codec: codec, metrics: m, backlog: backlog,
-		tags: NewTags(rdb, keys, m, backlog), ttl: ttl, jitter: min(max(jitter, 0), 0.9),
+		tags: NewTags(rdb, keys, m, backlog), ttl: ttl, jitter: clampJitter(jitter),
 	}
 }
 

@@ -415,7 +415,7 @@ func (g *StampedeGuard) run(ctx context.Context, compute func(context.Context) (
 func (g *StampedeGuard) store(ctx context.Context, key string, computedAt time.Time, delta time.Duration, body []byte) {
 	soft := g.opt.TTL
 	if g.opt.Jitter > 0 {
-		soft = time.Duration(float64(soft) * (1 + g.opt.Jitter*(2*g.opt.Rand()-1)))
+		soft = spread(soft, g.opt.Jitter, g.opt.Rand())
 	}
 	e := computedEntry{ComputedAt: computedAt, Delta: delta, SoftExpiry: computedAt.Add(delta + soft), Body: body}
 	hard := soft + g.opt.StaleFor

@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -15,16 +13,6 @@ import (
 // not be extended: another process may hold the lock now, so the holder
 // abandons the computation instead of racing it.
 var errLockLost = errors.New("stampede lock lost")
-
-// releaseLock deletes the lock only while it still holds the caller's
-// token, so a holder whose lease expired cannot delete the lock of the
-// process that took it over. KEYS[1] = lock; ARGV[1] = token.
-var releaseLock = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-`)
 
 // extendLock renews the lease only while the lock still holds the caller's
 // token. KEYS[1] = lock; ARGV[1] = token; ARGV[2] = PX.
@@ -50,18 +38,10 @@ type distLock struct {
 	beforeExtend func()
 }
 
-// newLockToken returns 128 random bits, hex: unguessable and unique across
-// processes, so no two holders ever share a token.
-func newLockToken() string {
-	var b [16]byte
-	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
-}
-
 // acquire tries once to take the lock. It returns the token on success,
 // "" when another process holds it, and err on a Redis failure.
 func (l distLock) acquire(ctx context.Context) (token string, err error) {
-	token = newLockToken()
+	token = newToken()
 	ok, err := l.rdb.SetNX(ctx, l.key, token, l.ttl).Result()
 	if err != nil {
 		return "", fmt.Errorf("acquire %s: %w", l.key, err)
@@ -84,7 +64,7 @@ func (l distLock) extend(ctx context.Context, token string) (held bool, err erro
 // release deletes the lock if it is still ours. released is false when it
 // had expired or belongs to another holder (which it then keeps).
 func (l distLock) release(ctx context.Context, token string) (released bool, err error) {
-	n, err := releaseLock.Run(ctx, l.rdb, []string{l.key}, token).Int()
+	n, err := deleteIfHolds.Run(ctx, l.rdb, []string{l.key}, token).Int()
 	if err != nil {
 		return false, fmt.Errorf("release %s: %w", l.key, err)
 	}

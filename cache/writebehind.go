@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"strconv"
 	"sync"
@@ -145,7 +144,7 @@ func NewWriteBehind(rdb Client, keys Keys, codec *Codec, repo domain.AnalysisRep
 		host, _ := os.Hostname()
 		opt.Consumer = host + "-" + strconv.Itoa(os.Getpid())
 	}
-	opt.Jitter = min(max(opt.Jitter, 0), 0.9)
+	opt.Jitter = clampJitter(opt.Jitter)
 	if log == nil {
 		log = slog.Default()
 	}
@@ -180,7 +179,7 @@ func (w *WriteBehind) Enqueue(ctx context.Context, items []domain.Analysis) erro
 		a.Version, a.CreatedAt, a.UpdatedAt = 1, now, now
 		body = a.AppendJSON(body[:0])
 		keys = append(keys, w.keys.Analysis(a.ID))
-		args = append(args, a.ID.String(), w.codec.WrittenBehind(1, body), w.entryTTL().Milliseconds())
+		args = append(args, a.ID.String(), w.codec.WrittenBehind(1, body), spreadTTL(w.opt.EntryTTL, w.opt.Jitter).Milliseconds())
 	}
 	n, err := wbEnqueue.Run(ctx, w.rdb, keys, args...).Int64()
 	if err != nil {
@@ -215,14 +214,4 @@ func (w *WriteBehind) DeadLettered(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("write-behind dead letters: %w", err)
 	}
 	return n, nil
-}
-
-// entryTTL is EntryTTL ±Jitter, uniformly, so a bulk batch does not expire
-// all at once.
-func (w *WriteBehind) entryTTL() time.Duration {
-	if w.opt.Jitter == 0 {
-		return w.opt.EntryTTL
-	}
-	f := 1 + w.opt.Jitter*(2*rand.Float64()-1)
-	return max(time.Duration(float64(w.opt.EntryTTL)*f), time.Millisecond)
 }
