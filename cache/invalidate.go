@@ -28,38 +28,26 @@ import (
 // nothing from Redis until it has been applied. ListInvalidation is safe for
 // concurrent use.
 type ListInvalidation struct {
-	tags    *Tags
-	keys    Keys
-	metrics *Metrics
-	backlog *Backlog
+	tags *Tags // its metrics and backlog count and queue the failures
+	keys Keys
 }
 
 var _ ChangeListener = (*ListInvalidation)(nil)
 
 // NewListInvalidation returns the list caches' ChangeListener on rdb.
 func NewListInvalidation(rdb Client, keys Keys, m *Metrics, backlog *Backlog) *ListInvalidation {
-	return &ListInvalidation{tags: NewTags(rdb, keys, m, backlog), keys: keys, metrics: m, backlog: backlog}
+	return &ListInvalidation{tags: NewTags(rdb, keys, m, backlog), keys: keys}
 }
 
 // AnalysesChanged bumps the "analyses" namespace and invalidates the tag of
 // each owner; see the type's guarantees.
 func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.UUID) {
-	// The write it follows has committed: a client hanging up now must not
-	// leave the lists stale in other processes.
-	ctx = context.WithoutCancel(ctx)
 	nsKey := l.keys.Namespace(AnalysesNamespace)
 	tags := make([]string, 0, len(owners))
 	for _, o := range owners {
 		tags = append(tags, UserTag(o))
 	}
-	run := func(ctx context.Context) error {
-		_, err := l.tags.invalidate(ctx, []string{nsKey}, tags)
-		return err
-	}
-	if err := run(ctx); err != nil {
-		l.metrics.Error(ctx, PatternNamespace, "invalidate_lists", nsKey, err)
-		l.backlog.Defer(run)
-	}
+	l.tags.invalidateOrDefer(ctx, PatternNamespace, "invalidate_lists", nsKey, []string{nsKey}, tags)
 }
 
 // Invalidator carries out the admin API's invalidations and returns true

@@ -176,15 +176,22 @@ func (t *Tags) InvalidateOrDefer(ctx context.Context, tags ...string) {
 	if len(tags) == 0 {
 		return
 	}
-	// The write it follows has committed: a client hanging up now must not
-	// leave the lists stale in other processes.
+	t.invalidateOrDefer(ctx, PatternReadThrough, "invalidate_tags", t.keys.Tag(tags[0]), nil, tags)
+}
+
+// invalidateOrDefer runs invalidate(nsKeys, tags) for a write that has
+// committed, detached from its caller (a client hanging up must not leave
+// the lists stale in other processes). When Redis refuses, it counts the
+// error under pattern and op and queues the same call on the Backlog.
+func (t *Tags) invalidateOrDefer(ctx context.Context, pattern, op, key string, nsKeys, tags []string) {
+	run := func(ctx context.Context) error {
+		_, err := t.invalidate(ctx, nsKeys, tags)
+		return err
+	}
 	ctx = context.WithoutCancel(ctx)
-	if _, err := t.Invalidate(ctx, tags...); err != nil {
-		t.metrics.Error(ctx, PatternReadThrough, "invalidate_tags", t.keys.Tag(tags[0]), err)
-		t.backlog.Defer(func(ctx context.Context) error {
-			_, err := t.Invalidate(ctx, tags...)
-			return err
-		})
+	if err := run(ctx); err != nil {
+		t.metrics.Error(ctx, pattern, op, key, err)
+		t.backlog.Defer(run)
 	}
 }
 
