@@ -23,9 +23,6 @@ import (
 //go:embed *.sql
 var files embed.FS
 
-// FS returns the embedded migration files (for tools and tests).
-func FS() embed.FS { return files }
-
 // Up applies every pending migration to db under a Postgres advisory lock, so
 // concurrent callers never apply a version twice. It logs each applied
 // version through slog.Default at info level.

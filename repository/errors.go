@@ -62,7 +62,8 @@ func pgCode(err error) string {
 }
 
 // translate turns a driver error into the domain's vocabulary: connection
-// failures become EUNAVAILABLE, constraint violations EINVALID, and anything
+// failures become EUNAVAILABLE, a taken id ECONFLICT, other constraint
+// violations EINVALID, and anything
 // else is wrapped with what was being done (op, e.g. "get analysis <id>").
 // A cancelled or expired caller context is returned wrapped but with its
 // identity intact, so callers can tell "client went away" from an outage.
@@ -83,6 +84,8 @@ func translate(op string, err error) error {
 	switch pgCode(err) {
 	case sqlstateCheckViolation, sqlstateNotNullViolation:
 		return domain.Wrap(domain.EINVALID, "Analysis violates a constraint", fmt.Errorf("%s: %w", op, err))
+	case sqlstateUniqueViolation: // the only unique constraint is the id
+		return domain.Wrap(domain.ECONFLICT, "Analysis already exists", fmt.Errorf("%s: %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,7 +15,7 @@ import (
 )
 
 // copyColumns are the columns COPY writes, in table order.
-var copyColumns = []string{"id", "owner_id", "url", "title", "status", "summary", "score", "tags", "notes", "version", "created_at", "updated_at"}
+var copyColumns = strings.Split(columns, ", ")
 
 // InsertMissing inserts the items whose id is not stored yet and returns
 // those ids, atomically; rows that exist are left untouched, so replaying a
@@ -33,10 +34,11 @@ func (p *Postgres) InsertMissing(ctx context.Context, items []domain.Analysis) (
 	if len(items) == 0 {
 		return []uuid.UUID{}, nil
 	}
-	cols, err := newUnnestColumns(items)
+	rows, err := prepareItems(items)
 	if err != nil {
 		return nil, err
 	}
+	cols := newUnnestColumns(rows)
 	inserted := make([]uuid.UUID, 0, len(items))
 	err = p.withPgx(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, insertUnnestSQL, cols.args()...)
@@ -60,8 +62,9 @@ func (p *Postgres) InsertMissing(ctx context.Context, items []domain.Analysis) (
 	return inserted, nil
 }
 
-// prepareItems checks ids are distinct and normalizes the rows COPY stores
-// (newUnnestColumns does the same for InsertMissing).
+// prepareItems checks ids are distinct and normalizes the rows that
+// InsertMissing and COPY store: version at least 1, zero timestamps now,
+// UTC, microseconds.
 func prepareItems(items []domain.Analysis) ([]analysisRow, error) {
 	seen := make(map[uuid.UUID]struct{}, len(items))
 	rows := make([]analysisRow, len(items))
@@ -105,9 +108,6 @@ func (p *Postgres) CopyAnalyses(ctx context.Context, items []domain.Analysis) (i
 		n, err = c.CopyFrom(ctx, pgx.Identifier{"analyses"}, copyColumns, copySource(rows))
 		return err
 	})
-	if pgCode(err) == sqlstateUniqueViolation {
-		return 0, domain.Wrap(domain.ECONFLICT, "Analysis already exists", fmt.Errorf("%s: %w", op, err))
-	}
 	return n, translate(op, err)
 }
 

@@ -4,10 +4,6 @@ import (
 	"context"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
-
-	"github.com/analysis-cache/service/domain"
 )
 
 // insertUnnestSQL inserts a whole batch as one statement with twelve array
@@ -20,7 +16,7 @@ const insertUnnestSQL = `INSERT INTO analyses (` + columns + `)
 SELECT id, owner_id, url, title, status, summary, score, tags::text[], notes, version, created_at, updated_at
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
             $8::text[], $9::text[], $10::int8[], $11::timestamptz[], $12::timestamptz[])
-  AS t(id, owner_id, url, title, status, summary, score, tags, notes, version, created_at, updated_at)
+  AS t(` + columns + `)
 ON CONFLICT (id) DO NOTHING RETURNING id`
 
 // unnestColumns is a batch laid out column by column, the parameters of
@@ -35,11 +31,9 @@ type unnestColumns struct {
 	created, updated   []time.Time
 }
 
-// newUnnestColumns checks ids are distinct and lays the normalized rows out
-// as columns (the same normalization as prepareItems: version at least 1,
-// zero timestamps now, UTC, microseconds).
-func newUnnestColumns(items []domain.Analysis) (*unnestColumns, error) {
-	n := len(items)
+// newUnnestColumns lays rows (normalized by prepareItems) out as columns.
+func newUnnestColumns(rows []analysisRow) *unnestColumns {
+	n := len(rows)
 	c := &unnestColumns{
 		id: make([][16]byte, n), owner: make([][16]byte, n),
 		url: make([]string, n), title: make([]string, n), status: make([]string, n),
@@ -47,33 +41,18 @@ func newUnnestColumns(items []domain.Analysis) (*unnestColumns, error) {
 		tags: make([]string, n), version: make([]int64, n),
 		created: make([]time.Time, n), updated: make([]time.Time, n),
 	}
-	seen := make(map[uuid.UUID]struct{}, n)
-	t := now()
 	var lit strings.Builder
-	for i := range items {
-		a := &items[i]
-		if _, dup := seen[a.ID]; dup {
-			return nil, domain.Errorf(domain.EINVALID, "duplicate analysis id %s in batch", a.ID)
-		}
-		seen[a.ID] = struct{}{}
-		c.id[i], c.owner[i] = a.ID, a.OwnerID
-		c.url[i], c.title[i], c.status[i] = a.URL, a.Title, string(a.Status)
-		c.summary[i], c.notes[i], c.score[i] = a.Summary, a.Notes, a.Score
-		c.version[i] = max(a.Version, 1)
-		created, updated := a.CreatedAt, a.UpdatedAt
-		if created.IsZero() {
-			created = t
-		}
-		if updated.IsZero() {
-			updated = created
-		}
-		c.created[i] = created.UTC().Truncate(time.Microsecond)
-		c.updated[i] = updated.UTC().Truncate(time.Microsecond)
+	for i := range rows {
+		r := &rows[i]
+		c.id[i], c.owner[i] = r.ID, r.OwnerID
+		c.url[i], c.title[i], c.status[i] = r.URL, r.Title, string(r.Status)
+		c.summary[i], c.notes[i], c.score[i] = r.Summary, r.Notes, r.Score
+		c.version[i], c.created[i], c.updated[i] = r.Version, r.CreatedAt, r.UpdatedAt
 		lit.Reset()
-		appendTextArrayLiteral(&lit, a.Tags)
+		appendTextArrayLiteral(&lit, r.Tags)
 		c.tags[i] = lit.String()
 	}
-	return c, nil
+	return c
 }
 
 // args are the statement's parameters in order.

@@ -192,9 +192,6 @@ func (p *Postgres) Create(ctx context.Context, a *domain.Analysis) error {
 	row := fromDomain(a)
 	row.Version, row.CreatedAt, row.UpdatedAt = 1, t, t
 	if err := p.db.WithContext(ctx).Create(&row).Error; err != nil {
-		if pgCode(err) == sqlstateUniqueViolation {
-			return domain.Wrap(domain.ECONFLICT, "Analysis already exists", fmt.Errorf("%s: %w", op, err))
-		}
 		return translate(op, err)
 	}
 	a.Version, a.CreatedAt, a.UpdatedAt = 1, t, t

@@ -35,9 +35,6 @@ func (analysisRow) TableName() string { return "analyses" }
 // columns is the select list matching analysisRow, in table order.
 const columns = "id, owner_id, url, title, status, summary, score, tags, notes, version, created_at, updated_at"
 
-// columnCount is the number of bind parameters one row costs in an INSERT.
-const columnCount = 12
-
 func fromDomain(a *domain.Analysis) analysisRow {
 	tags := a.Tags
 	if tags == nil {
@@ -78,10 +75,7 @@ type textArray []string
 // Value implements driver.Valuer: the array literal with every element
 // quoted, so no element is read as NULL or split.
 func (t textArray) Value() (driver.Value, error) {
-	if t == nil {
-		return "{}", nil // the column is NOT NULL; nil means no tags
-	}
-	var b strings.Builder
+	var b strings.Builder // nil writes {}: the column is NOT NULL, nil means no tags
 	appendTextArrayLiteral(&b, t)
 	return b.String(), nil
 }

@@ -107,7 +107,8 @@ func (c *Config) validate(r *envReader) {
 		"CACHE_TTL, LIST_CACHE_TTL, NEGATIVE_CACHE_TTL and STATS_TTL must be positive: a cache key without a TTL is never written")
 	check(c.CacheTTLJitter >= 0 && c.CacheTTLJitter < 1, "CACHE_TTL_JITTER: %v is not in [0, 1)", c.CacheTTLJitter)
 	check(c.WriteBehindFlushInterval > 0, "WRITE_BEHIND_FLUSH_INTERVAL: must be positive")
-	// 12 columns per row: a batch must stay under Postgres's 65535 bind parameters.
+	// A batch is one INSERT over arrays and one settle script in Redis: the
+	// cap bounds how much either holds at once.
 	check(c.WriteBehindBatchSize > 0 && c.WriteBehindBatchSize <= 5000, "WRITE_BEHIND_BATCH_SIZE: %d is not in 1..5000", c.WriteBehindBatchSize)
 	check(c.WriteBehindMaxPending > 0, "WRITE_BEHIND_MAX_PENDING: must be positive")
 	check(c.WriteBehindClaimIdle > 0, "WRITE_BEHIND_CLAIM_IDLE: must be positive")
