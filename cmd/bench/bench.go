@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/internal/scratch"
 )
 
 // flushBatchSize is the server's WRITE_BEHIND_BATCH_SIZE in the benchmark:
@@ -54,7 +56,7 @@ func newBench(ctx context.Context, o options, p plan) (b *bench, err error) {
 	if !pinning() {
 		slog.Warn("taskset or a second CPU is missing: server and wrk are not pinned, figures are noisier")
 	}
-	b = &bench{o: o, p: p, prefix: "bench:" + randomHex(6) + ":", rep: &report{}}
+	b = &bench{o: o, p: p, prefix: scratch.Name("bench:") + ":", rep: &report{}}
 	defer func() {
 		if err != nil {
 			b.close()
@@ -166,7 +168,7 @@ func (b *bench) close() {
 		}
 	}
 	if b.rdb != nil {
-		if n, err := deletePrefix(ctx, b.rdb, b.prefix); err != nil {
+		if n, err := scratch.DeletePrefix(ctx, b.rdb, b.prefix); err != nil {
 			slog.Error("cleanup", "prefix", b.prefix, "error", err)
 		} else {
 			slog.Info("cleanup", "database", b.db.name, "redis keys deleted", n)
@@ -176,34 +178,6 @@ func (b *bench) close() {
 	if b.dir != "" {
 		os.RemoveAll(b.dir)
 	}
-}
-
-// deletePrefix unlinks every key under prefix (the prefix is random
-// hex, so it holds no glob characters).
-func deletePrefix(ctx context.Context, rdb *redis.Client, prefix string) (int, error) {
-	n := 0
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 1000 {
-			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-				return n, fmt.Errorf("unlink: %w", err)
-			}
-			n += len(batch)
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("scan %s*: %w", prefix, err)
-	}
-	if len(batch) > 0 {
-		if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-			return n, fmt.Errorf("unlink: %w", err)
-		}
-		n += len(batch)
-	}
-	return n, nil
 }
 
 // writeLines writes lines to a scratch file and returns its path.

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/analysis-cache/service/domain"
+	"github.com/analysis-cache/service/internal/scratch"
 )
 
 // database is the benchmark's own Postgres database, created on the server
@@ -25,23 +25,11 @@ type database struct {
 
 // createDatabase creates bench_<random> on the server of adminURL.
 func createDatabase(ctx context.Context, adminURL string) (*database, error) {
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+	d := &database{adminURL: adminURL, name: scratch.Name("bench_")}
+	var err error
+	if d.url, err = scratch.CreateDatabase(ctx, adminURL, d.name); err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	d := &database{adminURL: adminURL, name: "bench_" + hex.EncodeToString(suffix)}
-	admin, err := pgx.Connect(ctx, adminURL)
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", u.Redacted(), err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+d.name); err != nil {
-		return nil, fmt.Errorf("create database %s: %w", d.name, err)
-	}
-	u.Path = "/" + d.name
-	d.url = u.String()
 	return d, nil
 }
 
@@ -61,15 +49,7 @@ func (d *database) drop(ctx context.Context) error {
 	if d.conn != nil {
 		d.conn.Close(ctx)
 	}
-	admin, err := pgx.Connect(ctx, d.adminURL)
-	if err != nil {
-		return fmt.Errorf("connect to drop %s: %w", d.name, err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+d.name+" WITH (FORCE)"); err != nil {
-		return fmt.Errorf("drop database %s: %w", d.name, err)
-	}
-	return nil
+	return scratch.DropDatabase(ctx, d.adminURL, d.name)
 }
 
 // count returns the number of rows in analyses.
@@ -100,8 +80,6 @@ func newRows() *rows {
 	return r
 }
 
-var statuses = []string{"pending", "processing", "completed", "failed"}
-
 // next returns the values of one new row in analysisColumns order.
 func (r *rows) next(id uuid.UUID) []any {
 	i := r.n
@@ -125,7 +103,7 @@ func (r *rows) next(id uuid.UUID) []any {
 	}
 	created := r.base.Add(-time.Duration(i) * time.Second)
 	return []any{id, r.owners[i%len(r.owners)], fmt.Sprintf("https://example.com/pages/%d", i),
-		fmt.Sprintf("Analysis %d", i), statuses[i%len(statuses)], summary, score, tags, nil, int64(1), created, created}
+		fmt.Sprintf("Analysis %d", i), string(domain.Statuses[i%len(domain.Statuses)]), summary, score, tags, nil, int64(1), created, created}
 }
 
 // copyRows inserts n generated rows into analyses with one pgx CopyFrom and

@@ -12,6 +12,8 @@ import (
 
 	"github.com/analysis-cache/service/internal/testenv"
 	"github.com/analysis-cache/service/migrations"
+
+	"github.com/analysis-cache/service/internal/scratch"
 )
 
 // The seeder writes the real schema: every generated row passes the
@@ -115,7 +117,7 @@ func TestDeletePrefixKeepsOtherKeys(t *testing.T) {
 	}
 	defer rdb.Del(ctx, other)
 
-	n, err := deletePrefix(ctx, rdb, prefix)
+	n, err := scratch.DeletePrefix(ctx, rdb, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}

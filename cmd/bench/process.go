@@ -12,16 +12,17 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
 
 // pinning reports whether processes can be pinned to a core of their own:
-// taskset exists and there are at least two CPUs.
-func pinning() bool {
+// taskset exists and there are at least two CPUs. Looked up once per run.
+var pinning = sync.OnceValue(func() bool {
 	_, err := exec.LookPath("taskset")
 	return err == nil && runtime.NumCPU() >= 2
-}
+})
 
 // pinned returns the command running name with args on CPU cpu when
 // pinning is possible, unpinned otherwise.

@@ -18,11 +18,8 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -31,6 +28,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/ory/dockertest/v3"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/internal/scratch"
 )
 
 // Env is what a test package gets: a private database and a private prefix.
@@ -77,7 +76,7 @@ func Run(m *testing.M) (code int) {
 		return 1
 	}
 
-	suffix := randomSuffix()
+	suffix := scratch.Name("")
 	dbURL, dropDB, err := createDatabase(dbServer, "t_"+suffix)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
@@ -187,36 +186,21 @@ func imageTag(env, def string) string {
 func createDatabase(serverURL, name string) (string, func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, serverURL)
+	dbURL, err := scratch.CreateDatabase(ctx, serverURL, name)
 	if err != nil {
-		return "", nil, fmt.Errorf("connect to TEST_DATABASE_URL: %w (%s)", err, howTo)
+		return "", nil, fmt.Errorf("TEST_DATABASE_URL: %w (%s)", err, howTo)
 	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return "", nil, fmt.Errorf("create test database %s: %w", name, err)
-	}
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("parse TEST_DATABASE_URL: %w", err)
-	}
-	u.Path = "/" + name
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, serverURL)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "testenv: drop database:", err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			fmt.Fprintln(os.Stderr, "testenv: drop database:", err)
+		if err := scratch.DropDatabase(ctx, serverURL, name); err != nil {
+			fmt.Fprintln(os.Stderr, "testenv:", err)
 		}
 	}
-	return u.String(), drop, nil
+	return dbURL, drop, nil
 }
 
-// deletePrefix removes every key under prefix with SCAN + UNLINK.
+// deletePrefix removes every key under prefix.
 func deletePrefix(redisURL, prefix string) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -226,24 +210,9 @@ func deletePrefix(redisURL, prefix string) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			c.Unlink(ctx, batch...)
-			batch = batch[:0]
-		}
+	if _, err := scratch.DeletePrefix(ctx, c, prefix); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: delete keys:", err)
 	}
-	if len(batch) > 0 {
-		c.Unlink(ctx, batch...)
-	}
-}
-
-func randomSuffix() string {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago, for a
