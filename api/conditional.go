@@ -24,10 +24,32 @@ func setCacheHeaders(c *gin.Context, r cache.Result) {
 		return
 	}
 	h := c.Writer.Header()
-	h[headerXCache] = []string{string(r.Status)}
+	h[headerXCache] = headerValue(string(r.Status))
 	if r.Pattern != "" {
-		h[headerCachePattern] = []string{r.Pattern}
+		h[headerCachePattern] = headerValue(r.Pattern)
 	}
+}
+
+// cacheHeaderValues are the X-Cache and X-Cache-Pattern values, built once:
+// every cached read sets two of them, and net/http only reads the slices.
+var cacheHeaderValues = func() map[string][]string {
+	m := map[string][]string{}
+	for _, v := range []string{
+		string(cache.Hit), string(cache.Miss), string(cache.Stale), string(cache.Bypass),
+		cache.PatternAside, cache.PatternWriteThough, cache.PatternWriteBehind,
+		cache.PatternNamespace, cache.PatternReadThrough, cache.PatternStampede,
+	} {
+		m[v] = []string{v}
+	}
+	return m
+}()
+
+// headerValue returns the one-value slice for v, shared when v is known.
+func headerValue(v string) []string {
+	if s, ok := cacheHeaderValues[v]; ok {
+		return s
+	}
+	return []string{v}
 }
 
 // etag is the strong ETag of a version: "<version>".

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -256,23 +255,4 @@ func (a *Aside) guarded(ctx context.Context, pattern, op, key string, version in
 		}
 		return nil
 	})
-}
-
-// Invalidate unlinks the physical keys (built by Keys) and returns how many
-// existed. Keys outside the service's prefix are refused, not touched.
-func (a *Aside) Invalidate(ctx context.Context, keys ...string) (int64, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
-	for _, k := range keys {
-		if !strings.HasPrefix(k, a.keys.Prefix) {
-			return 0, domain.Errorf(domain.EINVALID, "key %q is outside the cache prefix", k)
-		}
-	}
-	n, err := a.rdb.Unlink(ctx, keys...).Result()
-	if err != nil {
-		a.metrics.Error(ctx, PatternAside, "unlink", keys[0], err)
-		return 0, fmt.Errorf("invalidate %d keys: %w", len(keys), err)
-	}
-	return n, nil
 }

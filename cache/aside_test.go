@@ -498,32 +498,6 @@ func (s *redisServer) stop(t *testing.T) {
 	t.Fatalf("redis-server on %s did not stop", s.addr)
 }
 
-func TestAsideInvalidate(t *testing.T) {
-	f := newAsideFixture(t, AsideOptions{})
-	ctx := context.Background()
-	a, b := f.keys.Analysis(uuid.New()), f.keys.Analysis(uuid.New())
-	f.aside.Set(ctx, a, 1, []byte("a"))
-	f.aside.Set(ctx, b, 1, []byte("b"))
-	if n, err := f.aside.Invalidate(ctx, a, b, f.keys.Analysis(uuid.New())); err != nil || n != 2 {
-		t.Fatalf("Invalidate: %d, %v; want 2", n, err)
-	}
-	if n := f.rdb.Exists(ctx, a, b).Val(); n != 0 {
-		t.Fatalf("%d keys left", n)
-	}
-	outside := testenv.Get(t).RedisPrefix + "not-aside:" + uuid.NewString() // outside f.keys.Prefix
-	f.rdb.Set(ctx, outside, "x", time.Minute)
-	t.Cleanup(func() { f.rdb.Unlink(context.Background(), outside) })
-	if _, err := f.aside.Invalidate(ctx, outside); domain.ErrorCode(err) != domain.EINVALID {
-		t.Fatalf("key outside the prefix: %v, want EINVALID", err)
-	}
-	if f.rdb.Exists(ctx, outside).Val() != 1 {
-		t.Fatal("a key outside the prefix was deleted")
-	}
-	if n, err := f.aside.Invalidate(ctx); err != nil || n != 0 {
-		t.Fatalf("no keys: %d, %v", n, err)
-	}
-}
-
 // A value written behind (W) is a HIT reported as write-behind; a value
 // (V) and a negative entry are reported as cache-aside.
 func TestAsideReportsThePatternOfTheEntry(t *testing.T) {
