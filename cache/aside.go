@@ -34,10 +34,11 @@ import (
 //   - Every key written has a TTL: values TTL, negatives and tombstones
 //     NegativeTTL (both ±Jitter, uniformly), leases LeaseTTL.
 //   - Redis errors are never swallowed: each is logged with its key and
-//     counted, and the read is served from Postgres with BYPASS. A Set or
-//     Tombstone that Redis refused queues an UNLINK of the key in the
-//     Backlog, and no read touches Redis until the Backlog has drained, so a
-//     key written during an outage is never served stale by this process.
+//     counted, and the read is served from Postgres with BYPASS. Set and
+//     Tombstone return Redis's error to their caller (the Log settles the
+//     change: applied, or announced to every process), and no read is
+//     served from Redis while the Gate is closed, nor when it closed while
+//     the read was under way.
 //   - Entries that do not decode (unknown format, other encryption key,
 //     tampering) are misses, counted, and overwritten by the next fill.
 //
@@ -47,7 +48,7 @@ type Aside struct {
 	keys    Keys
 	codec   *Codec
 	metrics *Metrics
-	backlog *Backlog
+	gate    *Gate
 	opt     AsideOptions
 }
 
@@ -64,10 +65,9 @@ type AsideOptions struct {
 	AfterLoad func(key string)
 }
 
-// NewAside returns an Aside on rdb. backlog is shared with the other
-// patterns of the process, so one outage makes every read bypass Redis
-// until all deferred invalidations are applied.
-func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, backlog *Backlog, opt AsideOptions) *Aside {
+// NewAside returns an Aside on rdb. gate is shared with the other patterns
+// of the process: while it is closed every read bypasses Redis.
+func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, gate *Gate, opt AsideOptions) *Aside {
 	if opt.TTL <= 0 {
 		opt.TTL = time.Hour
 	}
@@ -78,7 +78,7 @@ func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, backlog *Backlog,
 		opt.LeaseTTL = 5 * time.Second
 	}
 	opt.Jitter = clampJitter(opt.Jitter)
-	return &Aside{rdb: rdb, keys: keys, codec: codec, metrics: m, backlog: backlog, opt: opt}
+	return &Aside{rdb: rdb, keys: keys, codec: codec, metrics: m, gate: gate, opt: opt}
 }
 
 // asideFill writes ARGV[2] with PX ARGV[3] only while KEYS[1] still holds
@@ -127,16 +127,21 @@ return 1`)
 // BYPASS after a load when Redis failed. A not-found load returns the
 // Result with its Status and load's error.
 func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Context) (body []byte, version int64, err error)) (Result, error) {
-	if !a.backlog.Ready(ctx) {
+	epoch, open := a.gate.Admit()
+	if !open {
 		return a.loadOnly(ctx, load, Bypass)
 	}
 	raw, err := a.rdb.Get(ctx, key).Bytes()
 	overwrite := false
 	switch {
-	case errors.Is(err, redis.Nil):
-	case err != nil:
+	case err != nil && !errors.Is(err, redis.Nil):
 		a.metrics.Error(ctx, PatternAside, "get", key, err)
 		return a.loadOnly(ctx, load, Bypass)
+	case !a.gate.Still(epoch):
+		// Redis answered after the gate closed: the answer may predate an
+		// invalidation this process does not know to be applied.
+		return a.loadOnly(ctx, load, Bypass)
+	case errors.Is(err, redis.Nil):
 	default:
 		e, derr := a.codec.Decode(raw)
 		if derr != nil {
@@ -224,35 +229,26 @@ func (a *Aside) loadOnly(ctx context.Context, load func(context.Context) ([]byte
 }
 
 // Set writes body at version through the version guard, after the write
-// committed in Postgres. It never fails the write: when Redis refuses, the
-// error is counted and an UNLINK of key waits in the Backlog (reads bypass
-// Redis until it is applied), and Set returns nil.
+// committed in Postgres, and returns Redis's error (the caller's Log
+// settles the change either way).
 func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte) error {
-	a.guarded(ctx, PatternWriteThough, "set", key, version, a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter))
-	return nil
+	return a.guarded(ctx, PatternWriteThough, "set", key, a.codec.Value(version, body), version, spreadTTL(a.opt.TTL, a.opt.Jitter))
 }
 
 // Tombstone marks key deleted at version (the analysis's last version),
 // through the same guard as Set, for NegativeTTL: a Set of that version or
-// older that arrives later loses. When Redis refuses, an UNLINK of key
-// waits in the Backlog as for Set, and Tombstone returns nil.
+// older that arrives later loses. It returns Redis's error.
 func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error {
-	a.guarded(ctx, PatternWriteThough, "tombstone", key, version, a.codec.Negative(version), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
-	return nil
+	return a.guarded(ctx, PatternWriteThough, "tombstone", key, a.codec.Negative(version), version, spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
 }
 
-func (a *Aside) guarded(ctx context.Context, pattern, op, key string, version int64, entry []byte, ttl time.Duration) {
+func (a *Aside) guarded(ctx context.Context, pattern, op, key string, entry []byte, version int64, ttl time.Duration) error {
 	// The Postgres write committed: finish the cache write even if the client left.
 	ctx = context.WithoutCancel(ctx)
 	err := asideSetIfNewer.Run(ctx, a.rdb, []string{key}, entry, version, ttl.Milliseconds()).Err()
-	if err == nil {
-		return
+	if err != nil {
+		a.metrics.Error(ctx, pattern, op, key, err)
+		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
-	a.metrics.Error(ctx, pattern, op, key, err)
-	a.backlog.Defer(func(ctx context.Context) error {
-		if err := a.rdb.Unlink(ctx, key).Err(); err != nil {
-			return fmt.Errorf("unlink %s: %w", key, err)
-		}
-		return nil
-	})
+	return nil
 }

@@ -27,7 +27,7 @@ type asideFixture struct {
 	rdb     *redis.Client
 	codec   *Codec
 	metrics *Metrics
-	backlog *Backlog
+	gate    *Gate
 	keys    Keys
 }
 
@@ -45,8 +45,8 @@ func newAsideFixture(t *testing.T, opt AsideOptions) *asideFixture {
 
 func newAsideOn(t *testing.T, rdb *redis.Client, keys Keys, opt AsideOptions) *asideFixture {
 	t.Helper()
-	f := &asideFixture{rdb: rdb, codec: mustCodec(t), metrics: NewMetrics(nil, nil), backlog: &Backlog{}, keys: keys}
-	f.aside = NewAside(rdb, keys, f.codec, f.metrics, f.backlog, opt)
+	f := &asideFixture{rdb: rdb, codec: mustCodec(t), metrics: NewMetrics(nil, nil), gate: &Gate{}, keys: keys}
+	f.aside = NewAside(rdb, keys, f.codec, f.metrics, f.gate, opt)
 	return f
 }
 
@@ -381,9 +381,10 @@ func TestAsideConcurrentSetsKeepNewest(t *testing.T) {
 	}
 }
 
-// (e) Redis unreachable: reads bypass and count the error; writes land in
-// the backlog; no read touches Redis until the backlog drained, so the
-// value written before the outage is never served after it.
+// (e) Redis unreachable: reads bypass and count the error; writes return
+// Redis's error to their caller (the Log settles the change); a closed gate
+// keeps every read off Redis, even one whose answer came back after it
+// closed.
 func TestAsideRedisOutage(t *testing.T) {
 	ctx := context.Background()
 
@@ -399,50 +400,65 @@ func TestAsideRedisOutage(t *testing.T) {
 		if _, _, errs := f.metrics.Totals(); errs != 1 {
 			t.Fatalf("errors counted: %d, want 1", errs)
 		}
-		if err := f.aside.Set(ctx, key, 2, []byte("x")); err != nil || f.backlog.Len() != 1 {
-			t.Fatalf("Set: %v, backlog %d; want nil and 1", err, f.backlog.Len())
+		if err := f.aside.Set(ctx, key, 2, []byte("x")); err == nil {
+			t.Fatal("Set with Redis down: nil error; the Log must learn the change was not applied")
 		}
-		if err := f.aside.Tombstone(ctx, key, 2); err != nil || f.backlog.Len() != 2 {
-			t.Fatalf("Tombstone: %v, backlog %d; want nil and 2", err, f.backlog.Len())
+		if err := f.aside.Tombstone(ctx, key, 2); err == nil {
+			t.Fatal("Tombstone with Redis down: nil error")
 		}
 	})
 
-	t.Run("recovery drains the backlog before reading", func(t *testing.T) {
-		srv := startRedis(t)
-		rdb := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 100 * time.Millisecond,
-			ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
-		t.Cleanup(func() { rdb.Close() })
-		f := newAsideOn(t, rdb, Keys{Prefix: "outage:"}, AsideOptions{})
+	t.Run("closed gate bypasses", func(t *testing.T) {
+		f := newAsideFixture(t, AsideOptions{})
 		key := f.keys.Analysis(uuid.New())
-
-		f.aside.Set(ctx, key, 1, []byte("v1")) // cached before the outage
-		srv.stop(t)                            // saves the data set: v1 comes back with the server
-
-		f.aside.Set(ctx, key, 2, []byte("v2")) // Postgres has v2; Redis refuses
-		if f.backlog.Len() != 1 {
-			t.Fatalf("backlog %d, want 1", f.backlog.Len())
+		if err := f.aside.Set(ctx, key, 1, []byte("v1")); err != nil {
+			t.Fatal(err)
 		}
+		f.gate.Close()
 		pg := &loader{body: []byte("v2"), version: 2}
 		if res, err := f.aside.Get(ctx, key, pg.load); err != nil || res.Status != Bypass || res.Version != 2 {
-			t.Fatalf("during outage: %+v, %v", res, err)
+			t.Fatalf("closed gate: %+v, %v; want BYPASS v2 from Postgres", res, err)
 		}
-
-		srv.start(t)
-		if e := f.entry(t, key); e.Version != 1 {
-			t.Fatalf("restarted server holds %+v; the test needs the stale v1 back", e)
+		epoch, _ := f.gate.beginCatchUp()
+		if !f.gate.reopen(epoch) {
+			t.Fatal("reopen failed with nothing closing it meanwhile")
 		}
-		time.Sleep(RetryEvery) // reads leave a failing Redis alone that long after a failed drain
-		res, err := f.aside.Get(ctx, key, pg.load)
-		if err != nil || res.Version != 2 || res.Status != Miss {
-			t.Fatalf("first read after recovery: %+v, %v; want MISS v2 (never the stale v1)", res, err)
-		}
-		if f.backlog.Len() != 0 {
-			t.Fatalf("backlog %d after recovery", f.backlog.Len())
-		}
-		if e := f.entry(t, key); e.Version != 2 {
-			t.Fatalf("cache holds v%d after recovery, want v2", e.Version)
+		if res, err := f.aside.Get(ctx, key, pg.load); err != nil || res.Status != Hit || res.Version != 1 {
+			t.Fatalf("open gate: %+v, %v; want the cached v1 as a HIT", res, err)
 		}
 	})
+
+	t.Run("gate closing during the read bypasses", func(t *testing.T) {
+		f := newAsideFixture(t, AsideOptions{})
+		key := f.keys.Analysis(uuid.New())
+		if err := f.aside.Set(ctx, key, 1, []byte("v1")); err != nil {
+			t.Fatal(err)
+		}
+		// The gate closes while the GET is on the wire (a hook on the client).
+		f.rdb.AddHook(closeOnGet{gate: f.gate})
+		pg := &loader{body: []byte("v2"), version: 2}
+		if res, err := f.aside.Get(ctx, key, pg.load); err != nil || res.Status != Bypass || res.Version != 2 {
+			t.Fatalf("gate closed during the GET: %+v, %v; want BYPASS v2, never the cached v1", res, err)
+		}
+	})
+}
+
+// closeOnGet closes gate after every GET, as a Breaker would on an outage
+// another request of the process saw meanwhile.
+type closeOnGet struct{ gate *Gate }
+
+func (closeOnGet) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h closeOnGet) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if cmd.Name() == "get" {
+			h.gate.Close()
+		}
+		return err
+	}
+}
+func (closeOnGet) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // redisServer is a redis-server of this test on a spare loopback port,

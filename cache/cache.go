@@ -8,6 +8,10 @@
 //   - readthrough.go and tags.go: a read-through repository decorator whose
 //     entries carry tags, and tag invalidation;
 //   - invalidate.go: key, pattern, tag and namespace invalidation for the admin API;
+//   - changelog.go, gate.go and breaker.go: the invalidation log (a
+//     transactional outbox in Postgres) applied to Redis by every process,
+//     the gate that keeps reads off Redis until it is, and the circuit
+//     breaker that tells an outage from load;
 //   - writebehind.go: write-behind ingest through a Redis Stream;
 //   - stampede.go: StampedeGuard for expensive computations;
 //   - codec.go: the one entry format, encrypted.
@@ -231,11 +235,10 @@ func (m *Metrics) Snapshot() Stats {
 
 // ChangeListener is told, before a write answers, that analyses of these
 // owners changed, so every list that could contain them is invalidated
-// (the list namespace version and each owner's tag). It never fails the
-// write: an invalidation Redis refused goes to the Backlog, and this
-// process bypasses Redis until the Backlog is drained.
+// (the list namespace version and each owner's tag). It returns Redis's
+// error; the write's Log settles the change either way.
 type ChangeListener interface {
-	AnalysesChanged(ctx context.Context, owners ...uuid.UUID)
+	AnalysesChanged(ctx context.Context, owners ...uuid.UUID) error
 }
 
 // Selector is the body of POST /api/v1/cache/invalidate: exactly one field

@@ -23,31 +23,30 @@ import (
 // user list on every write would make that cache useless. It exists for the
 // admin API ({"tags": ["analyses"]} drops all user lists).
 //
-// It never fails the write: when Redis refuses, the error is logged and
-// counted and the invalidation goes to the Backlog, so this process reads
-// nothing from Redis until it has been applied. ListInvalidation is safe for
-// concurrent use.
+// A Redis failure is logged, counted and returned: the caller's Log
+// settles the change (applied later by some process, and every process
+// bypasses Redis until then). ListInvalidation is safe for concurrent use.
 type ListInvalidation struct {
-	tags *Tags // its metrics and backlog count and queue the failures
+	tags *Tags // its metrics count the failures
 	keys Keys
 }
 
 var _ ChangeListener = (*ListInvalidation)(nil)
 
 // NewListInvalidation returns the list caches' ChangeListener on rdb.
-func NewListInvalidation(rdb Client, keys Keys, m *Metrics, backlog *Backlog) *ListInvalidation {
-	return &ListInvalidation{tags: NewTags(rdb, keys, m, backlog), keys: keys}
+func NewListInvalidation(rdb Client, keys Keys, m *Metrics) *ListInvalidation {
+	return &ListInvalidation{tags: NewTags(rdb, keys, m), keys: keys}
 }
 
 // AnalysesChanged bumps the "analyses" namespace and invalidates the tag of
 // each owner; see the type's guarantees.
-func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.UUID) {
+func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.UUID) error {
 	nsKey := l.keys.Namespace(AnalysesNamespace)
 	tags := make([]string, 0, len(owners))
 	for _, o := range owners {
 		tags = append(tags, UserTag(o))
 	}
-	l.tags.invalidateOrDefer(ctx, PatternNamespace, "invalidate_lists", nsKey, []string{nsKey}, tags)
+	return l.tags.invalidateAfterWrite(ctx, PatternNamespace, "invalidate_lists", nsKey, []string{nsKey}, tags)
 }
 
 // Invalidator carries out the admin API's invalidations and returns true

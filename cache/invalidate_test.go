@@ -15,7 +15,7 @@ import (
 
 func TestInvalidatorKeysCountsWhatExisted(t *testing.T) {
 	f := newListsFixture(t)
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics, f.backlog))
+	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
 	ctx := context.Background()
 	for _, k := range []string{"analysis:a", "analysis:b", "wb:stream", "lock:stats:analyses", "tag:user:x"} {
 		f.rdb.Set(ctx, f.keys.Prefix+k, "v", time.Minute)
@@ -34,7 +34,7 @@ func TestInvalidatorKeysCountsWhatExisted(t *testing.T) {
 func TestInvalidatorTagsCountsDeletedMembers(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
 	inv := NewInvalidator(f.rdb, f.keys, f.metrics, rt.tags)
 	ctx := context.Background()
 	owner, other := uuid.New(), uuid.New()
@@ -61,8 +61,8 @@ func TestInvalidatorTagsCountsDeletedMembers(t *testing.T) {
 
 func TestInvalidatorNamespaceCountsRetiredPages(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics, f.backlog))
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
 	ctx := context.Background()
 	for _, q := range []string{"a", "b", "c"} {
 		if _, err := ns.Get(ctx, q, func(context.Context) ([]byte, error) { return []byte(q), nil }); err != nil {
@@ -90,7 +90,7 @@ func TestInvalidatorNamespaceCountsRetiredPages(t *testing.T) {
 
 func TestInvalidatorRejectsSelectorsWithoutExactlyOneField(t *testing.T) {
 	f := newListsFixture(t)
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics, f.backlog))
+	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
 	p := "*"
 	for _, s := range []Selector{{}, {Keys: []string{"a"}, Pattern: &p}} {
 		if _, err := inv.Invalidate(context.Background(), s); domain.ErrorCode(err) != domain.EINVALID {
@@ -107,7 +107,7 @@ func TestInvalidatorPatternNeverLeavesThePrefix(t *testing.T) {
 	f := newListsFixture(t)
 	base := f.keys.Prefix
 	f.keys = Keys{Prefix: base + `svc[1]*?\:`}
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics, f.backlog))
+	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
 	ctx := context.Background()
 
 	outside := []string{
@@ -191,7 +191,7 @@ func TestInvalidatorRedisDownIsCacheUnavailable(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	keys := Keys{Prefix: "down:"}
 	m := NewMetrics(nil, wbQuietLog)
-	inv := NewInvalidator(rdb, keys, m, NewTags(rdb, keys, m, &Backlog{}))
+	inv := NewInvalidator(rdb, keys, m, NewTags(rdb, keys, m))
 	pattern, namespace := "analysis:*", AnalysesNamespace
 	for _, s := range []Selector{
 		{Keys: []string{"analysis:a"}},

@@ -31,9 +31,9 @@ import (
 //   - Every page is written with a TTL (±jitter); bodies go through the Codec
 //     (encrypted).
 //   - Redis errors are never swallowed: logged with the key, counted, and the
-//     read is served from the database with BYPASS. A Bump that fails is
-//     queued on the Backlog by its caller (ListInvalidation), and no read
-//     touches Redis until the Backlog has drained.
+//     read is served from the database with BYPASS. No read is served from
+//     Redis while the Gate is closed (a list invalidation that failed is
+//     in the invalidation log until some process applies it).
 //
 // In a Redis Cluster the version counter and the pages would need one hash
 // slot; this service targets a single primary (with replicas or Sentinel).
@@ -44,7 +44,7 @@ type Namespace struct {
 	keys    Keys
 	codec   *Codec
 	metrics *Metrics
-	backlog *Backlog
+	gate    *Gate
 	ttl     time.Duration
 	jitter  float64
 
@@ -58,12 +58,12 @@ const AnalysesNamespace = "analyses"
 
 // NewNamespace returns the "analyses" namespace: pages live ttl ± jitter
 // (a fraction: 0.1 is ±10%).
-func NewNamespace(rdb Client, keys Keys, codec *Codec, m *Metrics, backlog *Backlog, ttl time.Duration, jitter float64) *Namespace {
+func NewNamespace(rdb Client, keys Keys, codec *Codec, m *Metrics, gate *Gate, ttl time.Duration, jitter float64) *Namespace {
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
 	}
 	return &Namespace{
-		name: AnalysesNamespace, rdb: rdb, keys: keys, codec: codec, metrics: m, backlog: backlog,
+		name: AnalysesNamespace, rdb: rdb, keys: keys, codec: codec, metrics: m, gate: gate,
 		ttl: ttl, jitter: clampJitter(jitter),
 	}
 }
@@ -108,10 +108,11 @@ func QueryHash(canonical string) string {
 
 // Get returns the page of the query whose canonical string is query,
 // loading it with load on a miss. load returns the exact response body.
-// Result.Status is HIT, MISS, or BYPASS when Redis failed (or the Backlog
-// is not drained yet); Result.Pattern is "version". Errors are load's.
+// Result.Status is HIT, MISS, or BYPASS when Redis failed (or the Gate
+// is closed); Result.Pattern is "version". Errors are load's.
 func (n *Namespace) Get(ctx context.Context, query string, load func(context.Context) ([]byte, error)) (Result, error) {
-	if !n.backlog.Ready(ctx) {
+	epoch, open := n.gate.Admit()
+	if !open {
 		return n.loadOnly(ctx, load, Bypass)
 	}
 	hash := QueryHash(query)
@@ -122,6 +123,9 @@ func (n *Namespace) Get(ctx context.Context, query string, load func(context.Con
 	res, err := nsRead.Run(ctx, n.rdb, []string{nsKey}, head, tail).Slice()
 	if err != nil {
 		n.metrics.Error(ctx, PatternNamespace, "read", nsKey, err)
+		return n.loadOnly(ctx, load, Bypass)
+	}
+	if !n.gate.Still(epoch) {
 		return n.loadOnly(ctx, load, Bypass)
 	}
 	versionStr, _ := res[0].(string)

@@ -26,7 +26,7 @@ type listsFixture struct {
 	keys    Keys
 	codec   *Codec
 	metrics *Metrics
-	backlog *Backlog
+	gate    *Gate
 }
 
 func newListsFixture(t *testing.T) *listsFixture {
@@ -40,7 +40,7 @@ func newListsFixture(t *testing.T) *listsFixture {
 	t.Cleanup(func() { _ = rdb.Close() })
 	return &listsFixture{
 		rdb: rdb, keys: Keys{Prefix: env.RedisPrefix + "lists-" + listsRandom(t) + ":"},
-		codec: listsCodec(t), metrics: NewMetrics(nil, nil), backlog: &Backlog{},
+		codec: listsCodec(t), metrics: NewMetrics(nil, nil), gate: &Gate{},
 	}
 }
 
@@ -96,7 +96,7 @@ func listsPostgres(t *testing.T) *repository.Postgres {
 func listsCreate(t *testing.T, repo domain.AnalysisRepository, owner uuid.UUID, title string) domain.Analysis {
 	t.Helper()
 	a := repotest.NewAnalysis(owner, title)
-	if err := repo.Create(context.Background(), &a); err != nil {
+	if _, err := repo.Create(context.Background(), &a); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	return a
@@ -116,7 +116,7 @@ func ownerPage(repo domain.AnalysisRepository, owner uuid.UUID) func(context.Con
 func TestNamespaceMissThenHitEncryptedWithTTL(t *testing.T) {
 	f := newListsFixture(t)
 	repo := listsPostgres(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0.1)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0.1)
 	ctx := context.Background()
 	owner := uuid.New()
 	listsCreate(t, repo, owner, "first")
@@ -157,7 +157,7 @@ func TestNamespaceMissThenHitEncryptedWithTTL(t *testing.T) {
 
 func TestNamespaceBumpMakesEveryPageUnreachable(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
 	ctx := context.Background()
 	body := func(b string) func(context.Context) ([]byte, error) {
 		return func(context.Context) ([]byte, error) { return []byte(b), nil }
@@ -188,8 +188,8 @@ func TestNamespaceBumpMakesEveryPageUnreachable(t *testing.T) {
 func TestNamespaceFillRacingBumpIsNeverServed(t *testing.T) {
 	f := newListsFixture(t)
 	repo := listsPostgres(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
-	inv := NewListInvalidation(f.rdb, f.keys, f.metrics, f.backlog)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	inv := NewListInvalidation(f.rdb, f.keys, f.metrics)
 	ctx := context.Background()
 	owner := uuid.New()
 	listsCreate(t, repo, owner, "before")
@@ -218,7 +218,7 @@ func TestNamespaceFillRacingBumpIsNeverServed(t *testing.T) {
 // not restart at a value whose pages may still be alive.
 func TestNamespaceLostCounterNeverRepeatsAVersion(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
 	ctx := context.Background()
 	load := func(b string) func(context.Context) ([]byte, error) {
 		return func(context.Context) ([]byte, error) { return []byte(b), nil }
@@ -245,7 +245,7 @@ func TestNamespaceLostCounterNeverRepeatsAVersion(t *testing.T) {
 
 func TestNamespaceRedisDownServesDatabaseWithBypass(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(listsDeadRedis(t), f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	ns := NewNamespace(listsDeadRedis(t), f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
 	r, err := ns.Get(context.Background(), "q", func(context.Context) ([]byte, error) { return []byte("db"), nil })
 	if err != nil || r.Status != Bypass || string(r.Body) != "db" {
 		t.Fatalf("Get with Redis down: %+v %v; want BYPASS from the database", r, err)
@@ -255,30 +255,23 @@ func TestNamespaceRedisDownServesDatabaseWithBypass(t *testing.T) {
 	}
 }
 
-func TestNamespaceBacklogPendingBypassesRedis(t *testing.T) {
+func TestNamespaceClosedGateBypassesRedis(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.backlog, time.Minute, 0)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
 	ctx := context.Background()
 	if r, _ := ns.Get(ctx, "q", func(context.Context) ([]byte, error) { return []byte("old"), nil }); r.Status != Miss {
 		t.Fatalf("fill: %s", r.Status)
 	}
-	down := true
-	f.backlog.Defer(func(ctx context.Context) error {
-		if down {
-			return context.DeadlineExceeded
-		}
-		_, err := ns.Bump(ctx)
-		return err
-	})
+	f.gate.Close()
 	r, _ := ns.Get(ctx, "q", func(context.Context) ([]byte, error) { return []byte("db"), nil })
 	if r.Status != Bypass || string(r.Body) != "db" {
-		t.Fatalf("with a pending invalidation: %s %q; want BYPASS from the database", r.Status, r.Body)
+		t.Fatalf("with the gate closed: %s %q; want BYPASS from the database", r.Status, r.Body)
 	}
-	down = false
-	time.Sleep(RetryEvery) // reads leave a failing Redis alone that long
+	epoch, _ := f.gate.beginCatchUp()
+	f.gate.reopen(epoch)
 	r, _ = ns.Get(ctx, "q", func(context.Context) ([]byte, error) { return []byte("new"), nil })
-	if r.Status != Miss || string(r.Body) != "new" {
-		t.Fatalf("after the backlog drained: %s %q; want MISS with the new body", r.Status, r.Body)
+	if r.Status != Hit || string(r.Body) != "old" {
+		t.Fatalf("gate open again: %s %q; want the cached page", r.Status, r.Body)
 	}
 }
 

@@ -36,8 +36,10 @@ import (
 //     response is byte-identical to an uncached one, and returns the Page
 //     (parsed from the body on a HIT, unless the caller asked for BodyOnly).
 //   - Redis errors are never swallowed: logged with the key, counted, and the
-//     read is served by next with BYPASS; a write's invalidation that Redis
-//     refused goes to the Backlog and no read touches Redis until it drained.
+//     read is served by next with BYPASS; no read is served from Redis while
+//     the Gate is closed. A write through this decorator invalidates its
+//     owner's tag; when Redis refuses, the change stays pending in the
+//     invalidation log, whose sweep (Log) applies it.
 //
 // A write whose outcome is unknown (an error after the commit may have
 // happened) is not invalidated: its owner's pages may stay stale up to the
@@ -48,7 +50,7 @@ type ReadThrough struct {
 	keys    Keys
 	codec   *Codec
 	metrics *Metrics
-	backlog *Backlog
+	gate    *Gate
 	tags    *Tags
 	ttl     time.Duration
 	jitter  float64
@@ -69,14 +71,14 @@ const AllUserListsTag = "analyses"
 func UserTag(owner uuid.UUID) string { return "user:" + owner.String() }
 
 // NewReadThrough returns the read-through decorator of next; pages live
-// ttl ± jitter (a fraction). backlog is shared with the other patterns.
-func NewReadThrough(next domain.AnalysisRepository, rdb Client, keys Keys, codec *Codec, m *Metrics, backlog *Backlog, ttl time.Duration, jitter float64) *ReadThrough {
+// ttl ± jitter (a fraction). gate is shared with the other patterns.
+func NewReadThrough(next domain.AnalysisRepository, rdb Client, keys Keys, codec *Codec, m *Metrics, gate *Gate, ttl time.Duration, jitter float64) *ReadThrough {
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
 	}
 	return &ReadThrough{
-		next: next, rdb: rdb, keys: keys, codec: codec, metrics: m, backlog: backlog,
-		tags: NewTags(rdb, keys, m, backlog), ttl: ttl, jitter: clampJitter(jitter),
+		next: next, rdb: rdb, keys: keys, codec: codec, metrics: m, gate: gate,
+		tags: NewTags(rdb, keys, m), ttl: ttl, jitter: clampJitter(jitter),
 	}
 }
 
@@ -122,7 +124,8 @@ return r`)
 // ListByOwner serves the owner's page from Redis, or loads it from next and
 // caches it. See the type's guarantees.
 func (r *ReadThrough) ListByOwner(ctx context.Context, owner uuid.UUID, skip, limit int) (domain.Page, error) {
-	if !r.backlog.Ready(ctx) {
+	epoch, open := r.gate.Admit()
+	if !open {
 		return r.loadOnly(ctx, owner, skip, limit, Bypass)
 	}
 	key := r.keys.UserList(owner, skip, limit)
@@ -130,6 +133,9 @@ func (r *ReadThrough) ListByOwner(ctx context.Context, owner uuid.UUID, skip, li
 	res, err := rtRead.Run(ctx, r.rdb, []string{key, r.keys.TagGeneration(tags[0]), r.keys.TagGeneration(tags[1])}).Slice()
 	if err != nil {
 		r.metrics.Error(ctx, PatternReadThrough, "read", key, err)
+		return r.loadOnly(ctx, owner, skip, limit, Bypass)
+	}
+	if !r.gate.Still(epoch) {
 		return r.loadOnly(ctx, owner, skip, limit, Bypass)
 	}
 	gens := generationArgs(res[1:])
@@ -222,35 +228,43 @@ func (r *ReadThrough) Get(ctx context.Context, id uuid.UUID) (*domain.Analysis, 
 
 // Create delegates to next, then invalidates the owner's cached lists
 // before returning.
-func (r *ReadThrough) Create(ctx context.Context, a *domain.Analysis) error {
-	if err := r.next.Create(ctx, a); err != nil {
-		return err
+func (r *ReadThrough) Create(ctx context.Context, a *domain.Analysis) (domain.Change, error) {
+	change, err := r.next.Create(ctx, a)
+	if err != nil {
+		return change, err
 	}
-	r.tags.InvalidateOrDefer(ctx, UserTag(a.OwnerID))
-	return nil
+	r.invalidateOwner(ctx, a.OwnerID)
+	return change, nil
 }
 
 // Update delegates to next, then invalidates the owner's cached lists
 // before returning. The owner of an analysis never changes (a patch has no
 // owner), so the returned owner is also the old one.
-func (r *ReadThrough) Update(ctx context.Context, id uuid.UUID, patch domain.AnalysisPatch, ifVersion *int64) (*domain.Analysis, error) {
-	a, err := r.next.Update(ctx, id, patch, ifVersion)
+func (r *ReadThrough) Update(ctx context.Context, id uuid.UUID, patch domain.AnalysisPatch, ifVersion *int64) (*domain.Analysis, domain.Change, error) {
+	a, change, err := r.next.Update(ctx, id, patch, ifVersion)
 	if err != nil {
-		return a, err
+		return a, change, err
 	}
-	r.tags.InvalidateOrDefer(ctx, UserTag(a.OwnerID))
-	return a, nil
+	r.invalidateOwner(ctx, a.OwnerID)
+	return a, change, nil
 }
 
 // Delete delegates to next, then invalidates the owner's cached lists
 // before returning.
-func (r *ReadThrough) Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (*domain.Analysis, error) {
-	a, err := r.next.Delete(ctx, id, ifVersion)
+func (r *ReadThrough) Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (*domain.Analysis, domain.Change, error) {
+	a, change, err := r.next.Delete(ctx, id, ifVersion)
 	if err != nil {
-		return a, err
+		return a, change, err
 	}
-	r.tags.InvalidateOrDefer(ctx, UserTag(a.OwnerID))
-	return a, nil
+	r.invalidateOwner(ctx, a.OwnerID)
+	return a, change, nil
+}
+
+// invalidateOwner invalidates the owner's tag after a committed write. A
+// failure is counted and logged; the change stays pending in the log.
+func (r *ReadThrough) invalidateOwner(ctx context.Context, owner uuid.UUID) {
+	tag := UserTag(owner)
+	_ = r.tags.invalidateAfterWrite(ctx, PatternReadThrough, "invalidate_tags", r.keys.Tag(tag), nil, []string{tag})
 }
 
 // List delegates to next (the filtered list is the Namespace's business).
@@ -260,10 +274,10 @@ func (r *ReadThrough) List(ctx context.Context, filter domain.ListFilter) (domai
 
 // InsertMissing delegates to next, then invalidates the cached lists of the
 // owners of the inserted analyses before returning.
-func (r *ReadThrough) InsertMissing(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, error) {
-	ids, err := r.next.InsertMissing(ctx, items)
+func (r *ReadThrough) InsertMissing(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, domain.Change, error) {
+	ids, change, err := r.next.InsertMissing(ctx, items)
 	if err != nil || len(ids) == 0 {
-		return ids, err
+		return ids, change, err
 	}
 	inserted := make(map[uuid.UUID]struct{}, len(ids))
 	for _, id := range ids {
@@ -282,9 +296,9 @@ func (r *ReadThrough) InsertMissing(ctx context.Context, items []domain.Analysis
 		}
 	}
 	if len(tags) > 0 {
-		r.tags.InvalidateOrDefer(ctx, tags...)
+		_ = r.tags.invalidateAfterWrite(ctx, PatternReadThrough, "invalidate_tags", r.keys.Tag(tags[0]), nil, tags)
 	}
-	return ids, nil
+	return ids, change, nil
 }
 
 // Stats delegates to next.

@@ -41,7 +41,6 @@ type Tags struct {
 	rdb     Client
 	keys    Keys
 	metrics *Metrics
-	backlog *Backlog
 
 	// betweenBatches is a test hook: it runs before each SPOP batch after
 	// the first, to add a member while an invalidation is under way.
@@ -61,10 +60,9 @@ const (
 	tagBatch = 500
 )
 
-// NewTags returns tag invalidation on rdb. Invalidations Redis refuses are
-// queued on backlog (shared with the other patterns of the process).
-func NewTags(rdb Client, keys Keys, m *Metrics, backlog *Backlog) *Tags {
-	return &Tags{rdb: rdb, keys: keys, metrics: m, backlog: backlog}
+// NewTags returns tag invalidation on rdb.
+func NewTags(rdb Client, keys Keys, m *Metrics) *Tags {
+	return &Tags{rdb: rdb, keys: keys, metrics: m}
 }
 
 // luaCounters defines bump(key): INCR that, on a missing counter, first
@@ -169,30 +167,17 @@ func (t *Tags) Invalidate(ctx context.Context, tags ...string) (int64, error) {
 	return t.invalidate(ctx, nil, tags)
 }
 
-// InvalidateOrDefer is Invalidate for a write path: it never fails. When
-// Redis refuses, it counts the error and queues the invalidation on the
-// Backlog, so this process reads nothing from Redis until it is applied.
-func (t *Tags) InvalidateOrDefer(ctx context.Context, tags ...string) {
-	if len(tags) == 0 {
-		return
-	}
-	t.invalidateOrDefer(ctx, PatternReadThrough, "invalidate_tags", t.keys.Tag(tags[0]), nil, tags)
-}
-
-// invalidateOrDefer runs invalidate(nsKeys, tags) for a write that has
-// committed, detached from its caller (a client hanging up must not leave
-// the lists stale in other processes). When Redis refuses, it counts the
-// error under pattern and op and queues the same call on the Backlog.
-func (t *Tags) invalidateOrDefer(ctx context.Context, pattern, op, key string, nsKeys, tags []string) {
-	run := func(ctx context.Context) error {
-		_, err := t.invalidate(ctx, nsKeys, tags)
+// invalidateAfterWrite runs invalidate(nsKeys, tags) for a write that
+// has committed, detached from its caller (a client hanging up must not
+// leave the lists stale in other processes). A Redis failure is counted
+// under pattern and op and returned: the caller's Log settles the change.
+func (t *Tags) invalidateAfterWrite(ctx context.Context, pattern, op, key string, nsKeys, tags []string) error {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := t.invalidate(ctx, nsKeys, tags); err != nil {
+		t.metrics.Error(ctx, pattern, op, key, err)
 		return err
 	}
-	ctx = context.WithoutCancel(ctx)
-	if err := run(ctx); err != nil {
-		t.metrics.Error(ctx, pattern, op, key, err)
-		t.backlog.Defer(run)
-	}
+	return nil
 }
 
 // invalidate bumps the counters nsKeys (physical), then empties each tag,

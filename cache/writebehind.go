@@ -107,6 +107,9 @@ type WriteBehindOptions struct {
 	MaxAttempts   int           // deliveries of a failing entry before it is dead-lettered (WRITE_BEHIND_MAX_ATTEMPTS)
 	Consumer      string        // this process's consumer name in the group; unique per live process
 	Jitter        float64       // ±fraction applied to EntryTTL (CACHE_TTL_JITTER)
+	// Log settles the change each commit recorded in the invalidation log
+	// (nil: the list invalidation runs unsettled, for tests of the flusher alone).
+	Log *Log
 }
 
 // wbGroup is the consumer group of every flusher of the stream.

@@ -55,7 +55,7 @@ func newWBFixtureOn(t testing.TB, rdb *redis.Client, repo *repository.Postgres, 
 	}
 	m := NewMetrics(nil, wbQuietLog)
 	return &wbFixture{rdb: rdb, keys: keys, codec: codec, repo: repo, metrics: m,
-		lists: NewListInvalidation(rdb, keys, m, &Backlog{})}
+		lists: NewListInvalidation(rdb, keys, m)}
 }
 
 // openWBRepo opens the repository on dsn and applies the migrations.

@@ -289,12 +289,16 @@ func distinctIDs(entries []wbEntry) (first, rest []wbEntry) {
 // the rows that can be committed are, and each poison row ends alone in
 // failed with its error. ok lists the entries committed (inserted or
 // already present); err is an outage, with ok what was committed before it.
-func (w *WriteBehind) insertIsolating(ctx context.Context, round []wbEntry) (ok []wbEntry, inserted map[uuid.UUID]bool, failed []wbEntry, err error) {
+// The changes the statements logged are appended to changes.
+func (w *WriteBehind) insertIsolating(ctx context.Context, round []wbEntry, changes *[]domain.Change) (ok []wbEntry, inserted map[uuid.UUID]bool, failed []wbEntry, err error) {
 	items := make([]domain.Analysis, len(round))
 	for i := range round {
 		items[i] = round[i].Analysis
 	}
-	ids, err := w.repo.InsertMissing(ctx, items)
+	ids, change, err := w.repo.InsertMissing(ctx, items)
+	if change.ID != 0 {
+		*changes = append(*changes, change)
+	}
 	if err == nil {
 		inserted = make(map[uuid.UUID]bool, len(ids))
 		for _, id := range ids {
@@ -310,11 +314,11 @@ func (w *WriteBehind) insertIsolating(ctx context.Context, round []wbEntry) (ok 
 		return nil, nil, round, nil
 	}
 	mid := len(round) / 2
-	ok, inserted, failed, err = w.insertIsolating(ctx, round[:mid])
+	ok, inserted, failed, err = w.insertIsolating(ctx, round[:mid], changes)
 	if err != nil {
 		return ok, inserted, failed, err
 	}
-	ok2, inserted2, failed2, err := w.insertIsolating(ctx, round[mid:])
+	ok2, inserted2, failed2, err := w.insertIsolating(ctx, round[mid:], changes)
 	if inserted == nil {
 		inserted = inserted2
 	} else {
@@ -333,11 +337,13 @@ func wbTransient(ctx context.Context, err error) bool {
 		domain.ErrorCode(err) == domain.EUNAVAILABLE
 }
 
-// settle runs after a commit: it tells lists which owners changed, then
-// acknowledges the entries and settles their cache keys in one script. The
-// notification comes first so that a crash in between leaves the entries
-// pending, and their redelivery (notifyAll) notifies again.
-func (w *WriteBehind) settle(ctx context.Context, ok []wbEntry, inserted map[uuid.UUID]bool, notifyAll bool) (int, error) {
+// settle runs after a commit: it tells lists which owners changed (settling
+// the round's changes in the Log: applied, or announced when Redis refused),
+// then acknowledges the entries and settles their cache keys in one script.
+// The notification comes first so that a crash in between leaves the
+// entries pending, and their redelivery (notifyAll) notifies again.
+func (w *WriteBehind) settle(ctx context.Context, r wbRound, notifyAll bool) (int, error) {
+	ok, inserted := r.ok, r.inserted
 	// The commit happened: finish its bookkeeping even if ctx is being cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -352,8 +358,16 @@ func (w *WriteBehind) settle(ctx context.Context, ok []wbEntry, inserted map[uui
 			owners = append(owners, e.Analysis.OwnerID)
 		}
 	}
-	if len(owners) > 0 {
-		w.lists.AnalysesChanged(ctx, owners...)
+	apply := func(ctx context.Context) error {
+		if len(owners) == 0 {
+			return nil
+		}
+		return w.lists.AnalysesChanged(ctx, owners...)
+	}
+	if w.opt.Log != nil {
+		w.opt.Log.Commit(ctx, apply, r.changes...)
+	} else {
+		_ = apply(ctx) // counted and logged by lists
 	}
 	if w.afterCommit != nil {
 		if err := w.afterCommit(); err != nil {

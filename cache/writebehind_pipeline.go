@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"github.com/analysis-cache/service/domain"
+
 	"context"
 	"log/slog"
 
@@ -144,6 +146,7 @@ type wbCommit struct {
 type wbRound struct {
 	ok       []wbEntry          // committed: inserted, or the id was there
 	inserted map[uuid.UUID]bool // ids this statement inserted
+	changes  []domain.Change    // what the statements logged in the invalidation log
 }
 
 func (c *wbCommit) empty() bool { return len(c.rounds) == 0 && len(c.failed) == 0 }
@@ -176,9 +179,10 @@ func (w *WriteBehind) commit(ctx context.Context, entries []wbEntry, notifyAll b
 	}
 	for len(good) > 0 {
 		round, later := distinctIDs(good)
-		ok, inserted, failed, err := w.insertIsolating(ctx, round)
+		var changes []domain.Change
+		ok, inserted, failed, err := w.insertIsolating(ctx, round, &changes)
 		if len(ok) > 0 {
-			c.rounds = append(c.rounds, wbRound{ok: ok, inserted: inserted})
+			c.rounds = append(c.rounds, wbRound{ok: ok, inserted: inserted, changes: changes})
 		}
 		if err != nil {
 			c.failed = nil
@@ -215,7 +219,7 @@ func (w *WriteBehind) settleCommit(ctx context.Context, c wbCommit, retry bool) 
 func (w *WriteBehind) settleOnce(ctx context.Context, c wbCommit) (int, error) {
 	total := 0
 	for _, r := range c.rounds {
-		n, err := w.settle(ctx, r.ok, r.inserted, c.notifyAll)
+		n, err := w.settle(ctx, r, c.notifyAll)
 		total += n
 		if err != nil {
 			return total, err

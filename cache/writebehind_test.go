@@ -124,7 +124,7 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 	// An id that already exists in Postgres (not cached): the ingest is
 	// visible until the flush, then the cache entry goes and the row is unchanged.
 	existing := newWBItem(owner, "existing")
-	if err := f.repo.Create(ctx, &existing); err != nil {
+	if _, err := f.repo.Create(ctx, &existing); err != nil {
 		t.Fatal(err)
 	}
 	intruder := newWBItem(owner, "intruder")
@@ -148,7 +148,7 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 
 	// An existing id with a cached value: the cache is not overwritten.
 	cachedRow := newWBItem(owner, "cached")
-	if err := f.repo.Create(ctx, &cachedRow); err != nil {
+	if _, err := f.repo.Create(ctx, &cachedRow); err != nil {
 		t.Fatal(err)
 	}
 	real := f.codec.Value(cachedRow.Version, cachedRow.AppendJSON(nil))
@@ -561,7 +561,7 @@ func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
 	f := newWBFixture(t)
 	ctx := context.Background()
 	wb, _ := f.writeBehind("a", wbFast)
-	aside := NewAside(f.rdb, f.keys, f.codec, f.metrics, &Backlog{}, AsideOptions{})
+	aside := NewAside(f.rdb, f.keys, f.codec, f.metrics, &Gate{}, AsideOptions{})
 	noLoad := func(context.Context) ([]byte, int64, error) {
 		t.Fatal("cache-aside went to Postgres for an ingested id")
 		return nil, 0, nil

@@ -18,19 +18,22 @@ type AnalysisRepository interface {
 
 	// Create inserts a with Version 1 and CreatedAt = UpdatedAt = now (UTC,
 	// microsecond precision), filling those fields of a. a.ID must be set.
-	// Returns ECONFLICT if the id is taken.
-	Create(ctx context.Context, a *Analysis) error
+	// Returns ECONFLICT if the id is taken. The returned Change was logged
+	// in the same statement as the insert.
+	Create(ctx context.Context, a *Analysis) (Change, error)
 
 	// Update applies patch atomically. When ifVersion is not nil and differs
 	// from the stored version it returns EPRECONDITION and changes nothing.
 	// When the patch changes a field, Version grows by one and UpdatedAt is
-	// set; otherwise the analysis is returned unchanged. Returns ENOTFOUND.
-	Update(ctx context.Context, id uuid.UUID, patch AnalysisPatch, ifVersion *int64) (*Analysis, error)
+	// set and the Change is logged atomically with it; otherwise the analysis
+	// is returned unchanged with a zero Change. Returns ENOTFOUND.
+	Update(ctx context.Context, id uuid.UUID, patch AnalysisPatch, ifVersion *int64) (*Analysis, Change, error)
 
 	// Delete removes the analysis and returns it as it was (callers need its
 	// owner and version to invalidate caches). When ifVersion is not nil and
 	// differs it returns EPRECONDITION and deletes nothing. Returns ENOTFOUND.
-	Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (*Analysis, error)
+	// The Change (Deleted, at the deleted version) is logged atomically with it.
+	Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (*Analysis, Change, error)
 
 	// List returns the page that filter selects and the count of all matches,
 	// ordered by created_at descending then id descending.
@@ -43,8 +46,9 @@ type AnalysisRepository interface {
 	// InsertMissing inserts the analyses whose id is not yet stored, in one
 	// statement, and leaves existing rows untouched. It returns the ids it
 	// inserted. Items must have distinct ids. It is idempotent: replaying the
-	// same items inserts nothing.
-	InsertMissing(ctx context.Context, items []Analysis) ([]uuid.UUID, error)
+	// same items inserts nothing. When it inserted any, one Change listing
+	// them is logged atomically with them (Version 0); otherwise it is zero.
+	InsertMissing(ctx context.Context, items []Analysis) ([]uuid.UUID, Change, error)
 
 	// Stats aggregates over all analyses. It is expensive by design.
 	Stats(ctx context.Context) (*Stats, error)

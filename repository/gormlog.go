@@ -1,6 +1,8 @@
 package repository
 
 import (
+	"github.com/analysis-cache/service/domain"
+
 	"context"
 	"errors"
 	"log/slog"
@@ -84,7 +86,9 @@ func statement(fc func() (string, int64)) (string, int64) {
 // expected reports errors that are answers, not failures: the caller turns
 // them into 404/409 or stopped waiting, and logs if it must.
 func expected(err error) bool {
+	code := domain.ErrorCode(err)
 	return errors.Is(err, logger.ErrRecordNotFound) ||
 		errors.Is(err, context.Canceled) ||
+		code == domain.ENOTFOUND || code == domain.EPRECONDITION ||
 		pgCode(err) == sqlstateUniqueViolation
 }

@@ -29,37 +29,47 @@ var copyColumns = strings.Split(columns, ", ")
 // (insertUnnestSQL). Measured against the two designs it replaced, a
 // gorm-built multi-row VALUES statement and COPY into a temporary staging
 // table, it is the fastest at 100, 1000 and 10000 rows (docs/postgres.md).
-func (p *Postgres) InsertMissing(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, error) {
+func (p *Postgres) InsertMissing(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, domain.Change, error) {
 	op := fmt.Sprintf("insert %d missing analyses", len(items))
 	if len(items) == 0 {
-		return []uuid.UUID{}, nil
+		return []uuid.UUID{}, domain.Change{}, nil
 	}
 	rows, err := prepareItems(items)
 	if err != nil {
-		return nil, err
+		return nil, domain.Change{}, err
 	}
 	cols := newUnnestColumns(rows)
 	inserted := make([]uuid.UUID, 0, len(items))
+	var change domain.Change
 	err = p.withPgx(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, insertUnnestSQL, cols.args()...)
+		rows, err := c.Query(ctx, insertLoggedSQL, cols.args()...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		owners := make(map[uuid.UUID]struct{})
 		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan((*[16]byte)(&id)); err != nil { // binary, not uuid's sql.Scanner
+			var id, owner uuid.UUID
+			// binary, not uuid's sql.Scanner
+			if err := rows.Scan((*[16]byte)(&id), (*[16]byte)(&owner), &change.ID); err != nil {
 				return err
 			}
 			inserted = append(inserted, id)
+			if _, ok := owners[owner]; !ok {
+				owners[owner] = struct{}{}
+				change.OwnerIDs = append(change.OwnerIDs, owner)
+			}
 		}
 		return rows.Err()
 	})
 	if err != nil {
-		p.logStatementFailed(ctx, insertUnnestSQL, err)
-		return nil, translate(op, err)
+		p.logStatementFailed(ctx, insertLoggedSQL, err)
+		return nil, domain.Change{}, translate(op, err)
 	}
-	return inserted, nil
+	if len(inserted) > 0 {
+		change.AnalysisIDs = inserted
+	}
+	return inserted, change, nil
 }
 
 // prepareItems checks ids are distinct and normalizes the rows that

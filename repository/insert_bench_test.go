@@ -25,7 +25,7 @@ func BenchmarkInsertMissing(b *testing.B) {
 		insert func(context.Context, []domain.Analysis) (int, error)
 	}{
 		{"unnest", func(ctx context.Context, items []domain.Analysis) (int, error) {
-			ids, err := p.InsertMissing(ctx, items)
+			ids, _, err := p.InsertMissing(ctx, items)
 			return len(ids), err
 		}},
 		{"rawCopy", func(ctx context.Context, items []domain.Analysis) (int, error) {

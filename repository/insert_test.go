@@ -19,11 +19,11 @@ func TestInsertMissingLargeBatch(t *testing.T) {
 	repotest.TruncateAnalyses(t, p.sql)
 	ctx := context.Background()
 	items := seedItems(65535/12+1000, uuid.New())
-	ids, err := p.InsertMissing(ctx, items)
+	ids, _, err := p.InsertMissing(ctx, items)
 	if err != nil || len(ids) != len(items) {
 		t.Fatalf("first insert: %d ids, %v; want %d", len(ids), err, len(items))
 	}
-	ids, err = p.InsertMissing(ctx, items)
+	ids, _, err = p.InsertMissing(ctx, items)
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("replay: %d ids, %v; want 0", len(ids), err)
 	}
@@ -49,7 +49,7 @@ func TestInsertMissingTagsRoundTrip(t *testing.T) {
 		items[i] = repotest.NewAnalysis(owner, "tags")
 		items[i].Tags = tags
 	}
-	if ids, err := p.InsertMissing(ctx, items); err != nil || len(ids) != len(items) {
+	if ids, _, err := p.InsertMissing(ctx, items); err != nil || len(ids) != len(items) {
 		t.Fatalf("InsertMissing: %d ids, %v", len(ids), err)
 	}
 	for i, tags := range tagSets {
@@ -75,7 +75,7 @@ func TestInsertMissingConstraintFailsWholeBatch(t *testing.T) {
 	repotest.TruncateAnalyses(t, p.sql)
 	items := seedItems(3, uuid.New())
 	items[1].Status = "bogus"
-	if _, err := p.InsertMissing(context.Background(), items); domain.ErrorCode(err) != domain.EINVALID {
+	if _, _, err := p.InsertMissing(context.Background(), items); domain.ErrorCode(err) != domain.EINVALID {
 		t.Fatalf("err %v, want EINVALID", err)
 	}
 	if _, err := p.Get(context.Background(), items[0].ID); domain.ErrorCode(err) != domain.ENOTFOUND {
@@ -88,7 +88,7 @@ func TestInsertMissingRejectsDuplicateIDs(t *testing.T) {
 	repotest.TruncateAnalyses(t, p.sql)
 	items := seedItems(3, uuid.New())
 	items[2].ID = items[0].ID
-	_, err := p.InsertMissing(context.Background(), items)
+	_, _, err := p.InsertMissing(context.Background(), items)
 	if domain.ErrorCode(err) != domain.EINVALID || !strings.Contains(err.Error(), items[0].ID.String()) {
 		t.Errorf("err %v, want EINVALID naming %s", err, items[0].ID)
 	}

@@ -19,6 +19,16 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text
   AS t(` + columns + `)
 ON CONFLICT (id) DO NOTHING RETURNING id`
 
+// insertLoggedSQL is insertUnnestSQL plus the row of the invalidation log
+// that records the rows it inserted (none when it inserted nothing), in the
+// same statement. Every returned row carries the log row's id.
+const insertLoggedSQL = `WITH w AS (` + insertUnnestSQL + `, owner_id),
+o AS (
+  INSERT INTO cache_outbox (analysis_ids, owner_ids, version)
+  SELECT array_agg(id), array_agg(DISTINCT owner_id), 0 FROM w HAVING count(*) > 0
+  RETURNING id)
+SELECT w.id, w.owner_id, (SELECT id FROM o) FROM w`
+
 // unnestColumns is a batch laid out column by column, the parameters of
 // insertUnnestSQL.
 type unnestColumns struct {

@@ -8,11 +8,12 @@
 //     done ("update analysis <id>: ...").
 //   - Timestamps are set in Go, UTC with microsecond precision, and read back
 //     as UTC, so what a writer holds equals what a reader gets.
-//   - Update is read-modify-write under SELECT ... FOR UPDATE in one
-//     transaction: concurrent updates of one row serialize, each sees the
-//     other's result, and the version grows by exactly one per change.
-//   - Delete is one statement; If-Match is checked by that statement, so a
-//     concurrent update between check and delete is impossible.
+//   - Every write is one statement that also records the change in the
+//     invalidation log (cache_outbox), atomically (write.go). Update applies
+//     the patch in SQL: concurrent updates of one row serialize on its row
+//     lock, none is lost, and the version grows by exactly one per change;
+//     If-Match is checked by that statement, so nothing slips in between
+//     check and write. Delete likewise.
 //   - Logs never contain bound values (gorm's ParameterizedQueries), so
 //     notes and other user data never reach the log.
 package repository
@@ -39,10 +40,7 @@ type Postgres struct {
 	db  *gorm.DB
 	sql *sql.DB
 	log *slog.Logger
-
-	// afterLock, when set (tests only), runs in Update after the row is read
-	// and checked, before it is written: the window the row lock protects.
-	afterLock func(id uuid.UUID)
+	dsn string // for the dedicated LISTEN connection of Listen
 }
 
 var _ domain.AnalysisRepository = (*Postgres)(nil)
@@ -116,7 +114,7 @@ func openLazy(dsn string, log *slog.Logger, opts Options) (*Postgres, error) {
 	sqlDB.SetMaxIdleConns(opts.MaxIdleConns)
 	sqlDB.SetConnMaxLifetime(opts.ConnMaxLifetime)
 	sqlDB.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
-	return &Postgres{db: db, sql: sqlDB, log: log}, nil
+	return &Postgres{db: db, sql: sqlDB, log: log, dsn: dsn}, nil
 }
 
 // Migrate applies the embedded migrations (see package migrations); safe to
@@ -182,107 +180,4 @@ func (p *Postgres) Get(ctx context.Context, id uuid.UUID) (*domain.Analysis, err
 		return nil, notFound(op)
 	}
 	return rows[0].toDomain(), nil
-}
-
-// Create inserts a with Version 1 and CreatedAt = UpdatedAt = now, filling
-// those fields of a. Returns ECONFLICT if a.ID is taken.
-func (p *Postgres) Create(ctx context.Context, a *domain.Analysis) error {
-	op := "create analysis " + a.ID.String()
-	t := now()
-	row := fromDomain(a)
-	row.Version, row.CreatedAt, row.UpdatedAt = 1, t, t
-	if err := p.db.WithContext(ctx).Create(&row).Error; err != nil {
-		return translate(op, err)
-	}
-	a.Version, a.CreatedAt, a.UpdatedAt = 1, t, t
-	if a.Tags == nil {
-		a.Tags = []string{}
-	}
-	return nil
-}
-
-// Update applies patch under a row lock. With ifVersion set and different
-// from the stored version it returns EPRECONDITION and changes nothing. A
-// patch that changes nothing returns the row unchanged (same version).
-// Returns ENOTFOUND.
-func (p *Postgres) Update(ctx context.Context, id uuid.UUID, patch domain.AnalysisPatch, ifVersion *int64) (*domain.Analysis, error) {
-	op := "update analysis " + id.String()
-	var out *domain.Analysis
-	err := p.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var rows []analysisRow
-		if err := query(tx, &rows, "SELECT "+columns+" FROM analyses WHERE id = ? FOR UPDATE", id); err != nil {
-			return err
-		}
-		if len(rows) == 0 {
-			return notFound(op)
-		}
-		a := rows[0].toDomain()
-		if ifVersion != nil && *ifVersion != a.Version {
-			return preconditionFailed(op, *ifVersion, a.Version)
-		}
-		if p.afterLock != nil {
-			p.afterLock(id)
-		}
-		if !patch.Apply(a) {
-			out = a
-			return nil
-		}
-		a.Version++
-		a.UpdatedAt = now()
-		row := fromDomain(a)
-		err := tx.Model(&analysisRow{}).Where("id = ?", id).Updates(map[string]any{
-			"url": row.URL, "title": row.Title, "status": row.Status, "summary": row.Summary,
-			"score": row.Score, "tags": row.Tags, "notes": row.Notes,
-			"version": gorm.Expr("version + 1"), "updated_at": row.UpdatedAt,
-		}).Error
-		if err != nil {
-			return err
-		}
-		out = a
-		return nil
-	})
-	if err != nil {
-		return nil, translate(op, err)
-	}
-	return out, nil
-}
-
-// Delete removes the analysis and returns it as it was. With ifVersion set
-// and different from the stored version it returns EPRECONDITION and deletes
-// nothing. Returns ENOTFOUND.
-func (p *Postgres) Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (*domain.Analysis, error) {
-	op := "delete analysis " + id.String()
-	db := p.db.WithContext(ctx)
-	// The version check lives in the DELETE itself, so no update can slip in
-	// between check and delete. Only when nothing was deleted under If-Match
-	// does a second look tell "gone" from "other version"; if the row is back
-	// at the wanted version (deleted and re-ingested meanwhile) try again.
-	for attempt := 0; ; attempt++ {
-		var rows []analysisRow
-		var err error
-		if ifVersion == nil {
-			err = query(db, &rows, "DELETE FROM analyses WHERE id = ? RETURNING "+columns, id)
-		} else {
-			err = query(db, &rows, "DELETE FROM analyses WHERE id = ? AND version = ? RETURNING "+columns, id, *ifVersion)
-		}
-		if err != nil {
-			return nil, translate(op, err)
-		}
-		if len(rows) == 1 {
-			return rows[0].toDomain(), nil
-		}
-		if ifVersion == nil {
-			return nil, notFound(op)
-		}
-		var versions []int64
-		if err := query(db, &versions, "SELECT version FROM analyses WHERE id = ?", id); err != nil {
-			return nil, translate(op, err)
-		}
-		if len(versions) == 0 {
-			return nil, notFound(op)
-		}
-		if versions[0] != *ifVersion || attempt == 2 {
-			return nil, preconditionFailed(op, *ifVersion, versions[0])
-		}
-	}
 }

@@ -73,92 +73,89 @@ func TestCopyAnalysesConflict(t *testing.T) {
 // EPRECONDITION, without it applies on top (no lost update). The test waits
 // until the second is either blocked on a lock in Postgres or inside the
 // window itself; without the lock it gets inside, and the assertions fail.
-func TestUpdateRowLock(t *testing.T) {
+// TestConcurrentUpdatesLoseNothing runs patches of one row at once, each
+// one statement (UPDATE ... RETURNING with the outbox insert): every patch
+// survives, the version grows by exactly one per change, every change is in
+// the invalidation log, and with one If-Match version exactly one patch wins.
+func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	p := openTestRepo(t, nil)
-	observer := openTestRepo(t, nil)
-
-	run := func(t *testing.T, ifVersion *int64, check func(t *testing.T, errA, errB error, final domain.Analysis)) {
-		repotest.TruncateAnalyses(t, p.sql)
-		a := repotest.NewAnalysis(uuid.New(), "locked")
-		if err := p.Create(ctx, &a); err != nil {
+	const n = 8
+	t.Run("NoLostUpdate", func(t *testing.T) {
+		a := repotest.NewAnalysis(uuid.New(), "concurrent")
+		if _, err := p.Create(ctx, &a); err != nil {
 			t.Fatal(err)
 		}
-		aInWindow, bInWindow := make(chan struct{}), make(chan struct{})
-		release := make(chan struct{})
-		var calls sync.Mutex
-		n := 0
-		p.afterLock = func(uuid.UUID) {
-			calls.Lock()
-			n++
-			first := n == 1
-			calls.Unlock()
-			if first {
-				close(aInWindow)
-				<-release
-				return
-			}
-			if n == 2 {
-				close(bInWindow)
-			}
-		}
-		defer func() { p.afterLock = nil }()
-
-		var errA, errB error
 		var wg sync.WaitGroup
-		wg.Go(func() {
-			_, errA = p.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptrTo("by A")}, ifVersion)
-		})
-		<-aInWindow
-		wg.Go(func() {
-			_, errB = p.Update(ctx, a.ID, domain.AnalysisPatch{Summary: domain.Nullable[string]{Set: true, Value: ptrTo("by B")}}, ifVersion)
-		})
-		// Wait for B to block on the row lock, or to reach the window unguarded.
-		waitUntil(t, "B blocked on the row lock or inside the window", func() bool {
-			select {
-			case <-bInWindow:
-				return true
-			default:
-			}
-			var waiting int64
-			err := observer.db.Raw(`SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`).Scan(&waiting).Error
-			if err != nil {
-				t.Fatalf("pg_stat_activity: %v", err)
-			}
-			return waiting > 0
-		})
-		close(release)
+		changes := make([]domain.Change, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				// Each patch sets a different field value: a lost update
+				// would drop one of the tags below.
+				tags := []string{fmt.Sprintf("t%d", i)}
+				_, changes[i], errs[i] = p.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptrTo(fmt.Sprintf("by %d", i)), Tags: &tags}, nil)
+			})
+		}
 		wg.Wait()
+		seen := map[int64]bool{}
+		for i := range n {
+			if errs[i] != nil {
+				t.Fatalf("patch %d: %v", i, errs[i])
+			}
+			if changes[i].ID == 0 || seen[changes[i].Version] {
+				t.Fatalf("patch %d: change %+v (versions must be distinct and logged)", i, changes[i])
+			}
+			seen[changes[i].Version] = true
+		}
 		final, err := p.Get(ctx, a.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, errA, errB, *final)
-	}
-
-	t.Run("IfVersion", func(t *testing.T) {
-		run(t, ptrTo(int64(1)), func(t *testing.T, errA, errB error, final domain.Analysis) {
-			if errA != nil {
-				t.Fatalf("A: %v", errA)
-			}
-			if domain.ErrorCode(errB) != domain.EPRECONDITION {
-				t.Fatalf("B with a version A replaced: %v, want EPRECONDITION", errB)
-			}
-			if final.Version != 2 || final.Title != "by A" || *final.Summary == "by B" {
-				t.Fatalf("final %+v: want version 2 with A's change only", final)
-			}
-		})
+		if final.Version != n+1 {
+			t.Fatalf("final version %d, want %d: an update was lost", final.Version, n+1)
+		}
 	})
-	t.Run("NoLostUpdate", func(t *testing.T) {
-		run(t, nil, func(t *testing.T, errA, errB error, final domain.Analysis) {
-			if errA != nil || errB != nil {
-				t.Fatalf("A: %v, B: %v", errA, errB)
+	t.Run("IfMatchOneWinner", func(t *testing.T) {
+		a := repotest.NewAnalysis(uuid.New(), "if-match")
+		if _, err := p.Create(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				_, _, errs[i] = p.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptrTo(fmt.Sprintf("by %d", i))}, ptrTo(int64(1)))
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch domain.ErrorCode(err) {
+			case "":
+				won++
+			case domain.EPRECONDITION:
+			default:
+				t.Fatalf("patch %d: %v", i, err)
 			}
-			if final.Version != 3 || final.Title != "by A" || final.Summary == nil || *final.Summary != "by B" {
-				t.Fatalf("final v%d title %q summary %v: want v3 with both changes", final.Version, final.Title, final.Summary)
-			}
-		})
+		}
+		final, err := p.Get(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if won != 1 || final.Version != 2 {
+			t.Fatalf("%d patches won with If-Match 1, final version %d: want exactly one, version 2", won, final.Version)
+		}
+	})
+	t.Run("NoOpLogsNothing", func(t *testing.T) {
+		a := repotest.NewAnalysis(uuid.New(), "no-op")
+		if _, err := p.Create(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		got, change, err := p.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptrTo(a.Title)}, nil)
+		if err != nil || change.ID != 0 || got.Version != 1 {
+			t.Fatalf("no-op patch: %+v %+v %v: want version 1 and no change logged", got, change, err)
+		}
 	})
 }
 
@@ -194,12 +191,12 @@ func TestUnavailable(t *testing.T) {
 	a := repotest.NewAnalysis(uuid.New(), "x")
 	calls := map[string]func() error{
 		"Get":    func() error { _, err := p.Get(ctx, a.ID); return err },
-		"Create": func() error { return p.Create(ctx, &a) },
+		"Create": func() error { _, err := p.Create(ctx, &a); return err },
 		"List":   func() error { _, err := p.List(ctx, domain.ListFilter{Limit: 5}); return err },
-		"Update": func() error { _, err := p.Update(ctx, a.ID, domain.AnalysisPatch{}, nil); return err },
-		"Delete": func() error { _, err := p.Delete(ctx, a.ID, nil); return err },
+		"Update": func() error { _, _, err := p.Update(ctx, a.ID, domain.AnalysisPatch{}, nil); return err },
+		"Delete": func() error { _, _, err := p.Delete(ctx, a.ID, nil); return err },
 		"InsertMissing": func() error {
-			_, err := p.InsertMissing(ctx, []domain.Analysis{a})
+			_, _, err := p.InsertMissing(ctx, []domain.Analysis{a})
 			return err
 		},
 		"Stats":   func() error { _, err := p.Stats(ctx); return err },
@@ -230,7 +227,7 @@ func TestConnectionKilled(t *testing.T) {
 	defer p.Close()
 	observer := openTestRepo(t, nil)
 	a := repotest.NewAnalysis(uuid.New(), "survivor")
-	if err := p.Create(ctx, &a); err != nil {
+	if _, err := p.Create(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
 	var pid int64
@@ -287,7 +284,7 @@ func TestTagsRoundTrip(t *testing.T) {
 	tags := []string{"", " ", "a,b", `q"uote`, `back\slash`, "{x}", "NULL", "null", "é ü 東京 🙂", "a\tb\nc", "'single'"}
 	a := repotest.NewAnalysis(uuid.New(), "tags")
 	a.Tags = tags
-	if err := p.Create(context.Background(), &a); err != nil {
+	if _, err := p.Create(context.Background(), &a); err != nil {
 		t.Fatal(err)
 	}
 	got, err := p.Get(context.Background(), a.ID)
@@ -336,7 +333,7 @@ func TestLogHasNoValues(t *testing.T) {
 	a := repotest.NewAnalysis(uuid.New(), "secret-title-4711")
 	a.Notes = ptrTo("secret-notes-4711")
 	a.Score = ptrTo(2.0) // violates the CHECK: the INSERT fails
-	err := p.Create(context.Background(), &a)
+	_, err := p.Create(context.Background(), &a)
 	if domain.ErrorCode(err) != domain.EINVALID {
 		t.Fatalf("Create with score 2: %v, want EINVALID", err)
 	}

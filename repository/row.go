@@ -35,6 +35,11 @@ func (analysisRow) TableName() string { return "analyses" }
 // columns is the select list matching analysisRow, in table order.
 const columns = "id, owner_id, url, title, status, summary, score, tags, notes, version, created_at, updated_at"
 
+// prefixed returns columns with each name qualified by prefix ("w.id, w.owner_id, ...").
+func prefixed(prefix string) string {
+	return prefix + strings.ReplaceAll(columns, ", ", ", "+prefix)
+}
+
 func fromDomain(a *domain.Analysis) analysisRow {
 	tags := a.Tags
 	if tags == nil {

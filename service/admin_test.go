@@ -38,7 +38,7 @@ func TestAdminInvalidateDropsTheSelectedLists(t *testing.T) {
 	s := newListsStack(t, nil)
 	ctx := context.Background()
 	owner := uuid.New()
-	admin := NewAdmin(s.metrics, cache.NewInvalidator(s.rdb, s.keys, s.metrics, cache.NewTags(s.rdb, s.keys, s.metrics, s.backlog)), nil)
+	admin := NewAdmin(s.metrics, cache.NewInvalidator(s.rdb, s.keys, s.metrics, cache.NewTags(s.rdb, s.keys, s.metrics)), nil)
 	read := func() cache.Status {
 		r, err := s.lists.ListByOwner(ctx, owner, 0, 20)
 		if err != nil {

@@ -4,6 +4,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -14,20 +15,25 @@ import (
 
 // Analyses is the single-analysis use cases: reads through cache-aside with
 // leases and negative caching, writes through the version-guarded
-// write-through of cache.Aside. Every write commits in Postgres first, then
-// updates the entry and invalidates the lists before it returns, so the
-// writer reads its own write from every endpoint at once.
+// write-through of cache.Aside. Every write commits in Postgres first, in
+// one statement that also records its invalidation in the log, then
+// updates the entry and invalidates the lists before it returns (settled
+// by cache.Log: when Redis refuses, every process bypasses Redis until the
+// change is applied), so no read started after the write answered returns
+// older data, from any process.
 type Analyses struct {
 	repo  domain.AnalysisRepository
 	aside *cache.Aside
 	keys  cache.Keys
 	lists cache.ChangeListener
+	log   *cache.Log
 }
 
 // NewAnalyses returns the use cases on repo, caching single analyses in
-// aside under keys and telling lists about every change. lists must not be nil.
-func NewAnalyses(repo domain.AnalysisRepository, aside *cache.Aside, keys cache.Keys, lists cache.ChangeListener) *Analyses {
-	return &Analyses{repo: repo, aside: aside, keys: keys, lists: lists}
+// aside under keys, telling lists about every change and settling each
+// change in log. lists and log must not be nil.
+func NewAnalyses(repo domain.AnalysisRepository, aside *cache.Aside, keys cache.Keys, lists cache.ChangeListener, log *cache.Log) *Analyses {
+	return &Analyses{repo: repo, aside: aside, keys: keys, lists: lists, log: log}
 }
 
 // Create stores a (a new id when a.ID is zero; Version 1 and timestamps
@@ -37,14 +43,22 @@ func (s *Analyses) Create(ctx context.Context, a *domain.Analysis) (*domain.Anal
 	if a.ID == uuid.Nil {
 		a.ID = uuid.New()
 	}
-	if err := s.repo.Create(ctx, a); err != nil {
+	change, err := s.repo.Create(ctx, a)
+	if err != nil {
 		return nil, fmt.Errorf("create analysis: %w", err)
 	}
-	if err := s.aside.Set(ctx, s.keys.Analysis(a.ID), a.Version, a.AppendJSON(nil)); err != nil {
-		return nil, fmt.Errorf("write through analysis %s: %w", a.ID, err)
-	}
-	s.lists.AnalysesChanged(ctx, a.OwnerID)
+	s.writeThrough(ctx, a, change)
 	return a, nil
+}
+
+// writeThrough writes a (just committed) through to its entry and
+// invalidates its owner's lists, settling change in the log.
+func (s *Analyses) writeThrough(ctx context.Context, a *domain.Analysis, change domain.Change) {
+	s.log.Commit(ctx, func(ctx context.Context) error {
+		// Both are tried: what reaches Redis narrows what the log must redo.
+		return errors.Join(s.aside.Set(ctx, s.keys.Analysis(a.ID), a.Version, a.AppendJSON(nil)),
+			s.lists.AnalysesChanged(ctx, a.OwnerID))
+	}, change)
 }
 
 // Get returns the exact AnalysisPublic body of id and its version, from
@@ -77,31 +91,14 @@ func (s *Analyses) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) 
 // changed, the new version is written through and the owner's lists are
 // invalidated before it returns.
 func (s *Analyses) Update(ctx context.Context, id uuid.UUID, p domain.AnalysisPatch, ifMatch *int64) (*domain.Analysis, error) {
-	a, err := s.repo.Update(ctx, id, p, ifMatch)
+	a, change, err := s.repo.Update(ctx, id, p, ifMatch)
 	if err != nil {
 		return nil, fmt.Errorf("update analysis %s: %w", id, err)
 	}
-	if !mayHaveChanged(p, ifMatch, a) {
-		return a, nil
+	if change.ID != 0 { // a no-op patch changed and logged nothing
+		s.writeThrough(ctx, a, change)
 	}
-	// The guard makes this a no-op when the version did not change after all.
-	if err := s.aside.Set(ctx, s.keys.Analysis(id), a.Version, a.AppendJSON(nil)); err != nil {
-		return nil, fmt.Errorf("write through analysis %s: %w", id, err)
-	}
-	s.lists.AnalysesChanged(ctx, a.OwnerID)
 	return a, nil
-}
-
-// mayHaveChanged reports whether the update may have produced a new
-// version. The repository returns the analysis unchanged for a no-op
-// patch without saying so; with If-Match we know the previous version
-// exactly, otherwise an empty patch is the only sure no-op.
-func mayHaveChanged(p domain.AnalysisPatch, ifMatch *int64, a *domain.Analysis) bool {
-	if ifMatch != nil {
-		return a.Version != *ifMatch
-	}
-	return p.URL != nil || p.Title != nil || p.Status != nil || p.Tags != nil ||
-		p.Summary.Set || p.Score.Set || p.Notes.Set
 }
 
 // Delete removes id (EPRECONDITION when ifMatch names another version,
@@ -109,13 +106,13 @@ func mayHaveChanged(p domain.AnalysisPatch, ifMatch *int64, a *domain.Analysis) 
 // version so no delayed write-through or racing fill can bring it back,
 // and invalidates the owner's lists before it returns.
 func (s *Analyses) Delete(ctx context.Context, id uuid.UUID, ifMatch *int64) error {
-	old, err := s.repo.Delete(ctx, id, ifMatch)
+	old, change, err := s.repo.Delete(ctx, id, ifMatch)
 	if err != nil {
 		return fmt.Errorf("delete analysis %s: %w", id, err)
 	}
-	if err := s.aside.Tombstone(ctx, s.keys.Analysis(id), old.Version); err != nil {
-		return fmt.Errorf("tombstone analysis %s: %w", id, err)
-	}
-	s.lists.AnalysesChanged(ctx, old.OwnerID)
+	s.log.Commit(ctx, func(ctx context.Context) error {
+		return errors.Join(s.aside.Tombstone(ctx, s.keys.Analysis(id), old.Version),
+			s.lists.AnalysesChanged(ctx, old.OwnerID))
+	}, change)
 	return nil
 }

@@ -27,7 +27,7 @@ type analysesFixture struct {
 	keys    cache.Keys
 	codec   *cache.Codec
 	metrics *cache.Metrics
-	backlog *cache.Backlog
+	gate    *cache.Gate
 	lists   *recordingLists
 }
 
@@ -62,10 +62,10 @@ func newAnalysesFixture(t *testing.T, rdb *redis.Client, opt cache.AsideOptions)
 	f := &analysesFixture{
 		repo: &gatedRepo{AnalysisRepository: pg}, rdb: rdb, codec: codec,
 		keys:    cache.Keys{Prefix: env.RedisPrefix + "svc:"},
-		metrics: cache.NewMetrics(nil, nil), backlog: &cache.Backlog{}, lists: &recordingLists{},
+		metrics: cache.NewMetrics(nil, nil), gate: &cache.Gate{}, lists: &recordingLists{},
 	}
-	aside := cache.NewAside(rdb, f.keys, codec, f.metrics, f.backlog, opt)
-	f.svc = NewAnalyses(f.repo, aside, f.keys, f.lists)
+	aside := cache.NewAside(rdb, f.keys, codec, f.metrics, f.gate, opt)
+	f.svc = NewAnalyses(f.repo, aside, f.keys, f.lists, cache.NewLog(pg, f.gate, aside, f.lists, f.keys, f.metrics, nil, cache.LogOptions{}))
 	return f
 }
 
@@ -76,12 +76,12 @@ type gatedRepo struct {
 	afterUpdate func(a *domain.Analysis)
 }
 
-func (g *gatedRepo) Update(ctx context.Context, id uuid.UUID, p domain.AnalysisPatch, ifVersion *int64) (*domain.Analysis, error) {
-	a, err := g.AnalysisRepository.Update(ctx, id, p, ifVersion)
+func (g *gatedRepo) Update(ctx context.Context, id uuid.UUID, p domain.AnalysisPatch, ifVersion *int64) (*domain.Analysis, domain.Change, error) {
+	a, change, err := g.AnalysisRepository.Update(ctx, id, p, ifVersion)
 	if err == nil && g.afterUpdate != nil {
 		g.afterUpdate(a)
 	}
-	return a, err
+	return a, change, err
 }
 
 // recordingLists is the ChangeListener of these tests: it records the
@@ -91,10 +91,11 @@ type recordingLists struct {
 	owners []uuid.UUID
 }
 
-func (r *recordingLists) AnalysesChanged(_ context.Context, owners ...uuid.UUID) {
+func (r *recordingLists) AnalysesChanged(_ context.Context, owners ...uuid.UUID) error {
 	r.mu.Lock()
 	r.owners = append(r.owners, owners...)
 	r.mu.Unlock()
+	return nil
 }
 
 func (r *recordingLists) count(owner uuid.UUID) int {
@@ -196,7 +197,7 @@ func TestAnalysesGetMissHitAndNotFound(t *testing.T) {
 	// Stored behind the service's back: the first read must load it.
 	a := newAnalysis(uuid.New())
 	a.ID = uuid.New()
-	if err := f.repo.Create(ctx, a); err != nil {
+	if _, err := f.repo.Create(ctx, a); err != nil {
 		t.Fatal(err)
 	}
 	_, want := f.fresh(t, a.ID)
@@ -365,8 +366,8 @@ func TestAnalysesRedisDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create with Redis down: %v", err)
 	}
-	if f.backlog.Len() != 1 {
-		t.Fatalf("backlog %d, want the failed write-through queued", f.backlog.Len())
+	if f.gate.Open() {
+		t.Fatal("the write-through failed and the gate is still open: reads would be served from Redis before the change is applied")
 	}
 	_, want := f.fresh(t, a.ID)
 	res, err := f.svc.Get(ctx, a.ID)
@@ -412,7 +413,7 @@ func TestAnalysesReadRacingWriteForced(t *testing.T) {
 			}})
 			a := newAnalysis(uuid.New())
 			a.ID = uuid.New()
-			if err := f.repo.Create(ctx, a); err != nil { // not cached: the read will miss
+			if _, err := f.repo.Create(ctx, a); err != nil { // not cached: the read will miss
 				t.Fatal(err)
 			}
 			id = a.ID

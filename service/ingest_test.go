@@ -47,7 +47,7 @@ func newIngestOn(t *testing.T, maxPending int64) (*Ingest, *cache.Codec, *redis.
 	}
 	keys := cache.Keys{Prefix: env.RedisPrefix + "ingest-" + t.Name() + ":"}
 	m := cache.NewMetrics(nil, quiet)
-	wb := cache.NewWriteBehind(rdb, keys, codec, repo, cache.NewListInvalidation(rdb, keys, m, &cache.Backlog{}), m, quiet,
+	wb := cache.NewWriteBehind(rdb, keys, codec, repo, cache.NewListInvalidation(rdb, keys, m), m, quiet,
 		cache.WriteBehindOptions{MaxPending: maxPending})
 	return NewIngest(wb), codec, rdb, keys, repo
 }
@@ -109,8 +109,9 @@ func TestIngestedIDsAreWriteBehindHits(t *testing.T) {
 	s, codec, rdb, keys, repo := newIngestOn(t, 1000)
 	ctx := context.Background()
 	m := cache.NewMetrics(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	aside := cache.NewAside(rdb, keys, codec, m, &cache.Backlog{}, cache.AsideOptions{})
-	svc := NewAnalyses(repo, aside, keys, cache.NewListInvalidation(rdb, keys, m, &cache.Backlog{}))
+	aside := cache.NewAside(rdb, keys, codec, m, &cache.Gate{}, cache.AsideOptions{})
+	lists := cache.NewListInvalidation(rdb, keys, m)
+	svc := NewAnalyses(repo, aside, keys, lists, cache.NewLog(repo, &cache.Gate{}, aside, lists, keys, m, nil, cache.LogOptions{}))
 	owner := uuid.New()
 	items := []domain.Analysis{
 		{OwnerID: owner, URL: "https://a.example", Title: "one"},

@@ -25,7 +25,7 @@ func benchListsStack(b *testing.B) (*listsStack, uuid.UUID) {
 	for i := range items {
 		items[i] = repotest.NewAnalysis(owner, "bench")
 	}
-	if _, err := s.pg.InsertMissing(ctx, items); err != nil {
+	if _, _, err := s.pg.InsertMissing(ctx, items); err != nil {
 		b.Fatal(err)
 	}
 	return s, owner
@@ -99,7 +99,7 @@ func BenchmarkListByOwnerUncached(b *testing.B) {
 // every 50 reads: the hit ratio a write-heavy list sees.
 func BenchmarkListCachedWithWrites(b *testing.B) {
 	s, owner := benchListsStack(b)
-	inv := cache.NewListInvalidation(s.rdb, s.keys, s.metrics, s.backlog)
+	inv := cache.NewListInvalidation(s.rdb, s.keys, s.metrics)
 	f := domain.ListFilter{OwnerID: &owner, Limit: 20}
 	ctx := context.Background()
 	b.ReportAllocs()

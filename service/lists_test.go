@@ -26,7 +26,7 @@ type listsStack struct {
 	rdb      *redis.Client
 	keys     cache.Keys
 	metrics  *cache.Metrics
-	backlog  *cache.Backlog
+	gate     *cache.Gate
 	ns       *cache.Namespace
 	users    *cache.ReadThrough
 	lists    *Lists
@@ -70,13 +70,14 @@ func newListsStack(tb testing.TB, rdb *redis.Client) *listsStack {
 	}
 	s := &listsStack{
 		pg: listsPG, rdb: rdb, keys: cache.Keys{Prefix: env.RedisPrefix + "lists-" + hex.EncodeToString(suffix) + ":"},
-		metrics: cache.NewMetrics(nil, nil), backlog: &cache.Backlog{},
+		metrics: cache.NewMetrics(nil, nil), gate: &cache.Gate{},
 	}
-	s.ns = cache.NewNamespace(rdb, s.keys, codec, s.metrics, s.backlog, time.Minute, 0.1)
-	s.users = cache.NewReadThrough(s.pg, rdb, s.keys, codec, s.metrics, s.backlog, time.Minute, 0.1)
+	s.ns = cache.NewNamespace(rdb, s.keys, codec, s.metrics, s.gate, time.Minute, 0.1)
+	s.users = cache.NewReadThrough(s.pg, rdb, s.keys, codec, s.metrics, s.gate, time.Minute, 0.1)
 	s.lists = NewLists(s.pg, s.ns, s.users)
-	aside := cache.NewAside(rdb, s.keys, codec, s.metrics, s.backlog, cache.AsideOptions{})
-	s.analyses = NewAnalyses(s.pg, aside, s.keys, cache.NewListInvalidation(rdb, s.keys, s.metrics, s.backlog))
+	aside := cache.NewAside(rdb, s.keys, codec, s.metrics, s.gate, cache.AsideOptions{})
+	inv := cache.NewListInvalidation(rdb, s.keys, s.metrics)
+	s.analyses = NewAnalyses(s.pg, aside, s.keys, inv, cache.NewLog(s.pg, s.gate, aside, inv, s.keys, s.metrics, nil, cache.LogOptions{}))
 	return s
 }
 
@@ -147,10 +148,10 @@ func TestListsReflectEveryWriteAtOnce(t *testing.T) {
 	bulk := repotest.NewAnalysis(owner, "bulk")
 	bulk.Tags = []string{tag}
 	check("write-behind flush", func() {
-		if _, err := s.pg.InsertMissing(ctx, []domain.Analysis{bulk}); err != nil {
+		if _, _, err := s.pg.InsertMissing(ctx, []domain.Analysis{bulk}); err != nil {
 			t.Fatal(err)
 		}
-		cache.NewListInvalidation(s.rdb, s.keys, s.metrics, s.backlog).AnalysesChanged(ctx, owner)
+		_ = cache.NewListInvalidation(s.rdb, s.keys, s.metrics).AnalysesChanged(ctx, owner)
 	}, func(b []byte) bool { return bytes.Contains(b, []byte(bulk.ID.String())) })
 }
 

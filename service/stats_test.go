@@ -110,7 +110,7 @@ func TestStatsCachesTheAggregation(t *testing.T) {
 	for range 3 {
 		a := &domain.Analysis{ID: uuid.New(), OwnerID: uuid.New(), URL: "https://example.com/s", Title: "s",
 			Status: domain.StatusFailed, Score: &score, Tags: []string{tag}}
-		if err := f.pg.Create(ctx, a); err != nil {
+		if _, err := f.pg.Create(ctx, a); err != nil {
 			t.Fatal(err)
 		}
 	}

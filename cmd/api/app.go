@@ -63,7 +63,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 
-	rdb, err := openRedis(cfg.RedisURL, cfg.RedisTimeout, cfg.CachePrefix)
+	// One gate and one circuit breaker for every Redis client: an outage
+	// seen by any of them keeps every read off Redis until the invalidation
+	// log has been caught up (cache.Gate, cache.Breaker).
+	gate := cache.NewGate()
+	breaker := cache.NewBreaker(gate, log, cache.BreakerOptions{})
+	timeouts := redisTimeouts{Command: cfg.RedisTimeout, Dial: cfg.RedisDialTimeout, Pool: cfg.RedisPoolTimeout, PoolSize: cfg.RedisPoolSize}
+	rdb, err := openRedis(cfg.RedisURL, timeouts, cfg.CachePrefix, breaker)
 	if err != nil {
 		return err
 	}
@@ -71,7 +77,9 @@ func (m *Main) Run(ctx context.Context) error {
 	// Write-behind gets its own pool with a longer timeout: a 1000-item
 	// enqueue is one Lua call that can take longer than a cache read may, and
 	// a timeout there would answer 503 for writes Redis in fact accepted.
-	wbRedis, err := openRedis(cfg.RedisURL, cfg.WriteBehindRedisTimeout, cfg.CachePrefix)
+	wbTimeouts := timeouts
+	wbTimeouts.Command = cfg.WriteBehindRedisTimeout
+	wbRedis, err := openRedis(cfg.RedisURL, wbTimeouts, cfg.CachePrefix, breaker)
 	if err != nil {
 		return err
 	}
@@ -86,14 +94,16 @@ func (m *Main) Run(ctx context.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := cache.NewMetrics(reg, log)
 	keys := cache.Keys{Prefix: cfg.CachePrefix}
-	backlog := &cache.Backlog{}
 
-	lists := cache.NewListInvalidation(rdb, keys, metrics, backlog)
-	aside := cache.NewAside(rdb, keys, codec, metrics, backlog, cache.AsideOptions{
+	lists := cache.NewListInvalidation(rdb, keys, metrics)
+	aside := cache.NewAside(rdb, keys, codec, metrics, gate, cache.AsideOptions{
 		TTL: cfg.CacheTTL, NegativeTTL: cfg.NegativeCacheTTL, Jitter: cfg.CacheTTLJitter,
 	})
-	namespace := cache.NewNamespace(rdb, keys, codec, metrics, backlog, cfg.ListCacheTTL, cfg.CacheTTLJitter)
-	userLists := cache.NewReadThrough(repo, rdb, keys, codec, metrics, backlog, cfg.ListCacheTTL, cfg.CacheTTLJitter)
+	changes := cache.NewLog(repo, gate, aside, lists, keys, metrics, log, cache.LogOptions{
+		Grace: cfg.OutboxGrace, Retention: cfg.OutboxRetention,
+	})
+	namespace := cache.NewNamespace(rdb, keys, codec, metrics, gate, cfg.ListCacheTTL, cfg.CacheTTLJitter)
+	userLists := cache.NewReadThrough(repo, rdb, keys, codec, metrics, gate, cfg.ListCacheTTL, cfg.CacheTTLJitter)
 	// The contract lets stats lag by at most STATS_TTL: a value is fresh for
 	// at most half of it (jitter included) and then served stale, while one
 	// refresh runs, for at most the other half; after that it is gone.
@@ -106,13 +116,13 @@ func (m *Main) Run(ctx context.Context) error {
 		BatchSize: cfg.WriteBehindBatchSize, FlushInterval: cfg.WriteBehindFlushInterval,
 		ClaimIdle: cfg.WriteBehindClaimIdle, EntryTTL: cfg.CacheTTL, MaxPending: cfg.WriteBehindMaxPending,
 		MaxAttempts: cfg.WriteBehindMaxAttempts, Consumer: hostname + "-" + strconv.Itoa(os.Getpid()),
-		Jitter: cfg.CacheTTLJitter,
+		Jitter: cfg.CacheTTLJitter, Log: changes,
 	})
-	invalidator := cache.NewInvalidator(rdb, keys, metrics, cache.NewTags(rdb, keys, metrics, backlog))
+	invalidator := cache.NewInvalidator(rdb, keys, metrics, cache.NewTags(rdb, keys, metrics))
 
 	gin.SetMode(gin.ReleaseMode)
 	router := api.NewRouter(api.Deps{
-		Analyses:         service.NewAnalyses(repo, aside, keys, lists),
+		Analyses:         service.NewAnalyses(repo, aside, keys, lists, changes),
 		Lists:            service.NewLists(repo, namespace, userLists),
 		Stats:            service.NewStats(repo, guard),
 		Ingest:           service.NewIngest(writeBehind),
@@ -147,10 +157,17 @@ func (m *Main) Run(ctx context.Context) error {
 	flusherCtx, stopFlusher := context.WithCancel(context.Background())
 	flusherDone := make(chan error, 1)
 	go func() { flusherDone <- writeBehind.Run(flusherCtx) }()
-	// Invalidations Redis refused are applied as soon as it answers again,
-	// whether or not this process serves a read (other processes may be
-	// serving those keys). Stopped with the flusher.
-	go backlog.Run(flusherCtx, 250*time.Millisecond)
+	// The invalidation log: listens for changes other processes could not
+	// apply, catches up whenever the gate closes, sweeps changes their
+	// writers left, purges applied ones. Stopped with the flusher.
+	logDone := make(chan struct{})
+	go func() { defer close(logDone); changes.Run(flusherCtx) }()
+	// Serve from Redis from the first request: wait (bounded) for the first
+	// catch-up. Past the bound the service starts anyway, bypassing Redis
+	// until it has caught up.
+	if !waitOpen(gate, cfg.ShutdownTimeout) {
+		log.Warn("invalidation log not caught up yet; serving from Postgres (BYPASS) until it is")
+	}
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
@@ -177,6 +194,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := <-flusherDone; err != nil && !errors.Is(err, context.Canceled) {
 		log.Warn("write-behind flusher", "error", err)
 	}
+	<-logDone
 	// Drain what is pending; what is left stays in the stream for the next start.
 	if err := writeBehind.Stop(shutdownCtx); err != nil {
 		log.Warn("write-behind drain incomplete; entries stay in the stream", "error", err)
@@ -187,15 +205,41 @@ func (m *Main) Run(ctx context.Context) error {
 
 // openRedis builds the UniversalClient REDIS_URL describes (one server,
 // Sentinel or Cluster; see redisOptions) with the given timeout.
-func openRedis(url string, timeout time.Duration, prefix string) (redis.UniversalClient, error) {
-	opts, err := redisOptions(url, timeout)
+func openRedis(url string, t redisTimeouts, prefix string, breaker *cache.Breaker) (redis.UniversalClient, error) {
+	opts, err := redisOptions(url, t)
 	if err != nil {
 		return nil, err
 	}
 	if isCluster(opts) && !hashTagged(prefix) {
 		return nil, fmt.Errorf("CACHE_PREFIX %q: on a Redis Cluster it must start with a hash tag such as {app}: so that the Lua scripts find every key in one slot", prefix)
 	}
-	return redis.NewUniversalClient(opts), nil
+	var rdb redis.UniversalClient
+	if isCluster(opts) {
+		// Each node has a run_id of its own: the breaker tracks them by address.
+		copts := opts.Cluster()
+		copts.NewClient = func(o *redis.Options) *redis.Client {
+			o.OnConnect = breaker.OnConnectTo(o.Addr)
+			return redis.NewClient(o)
+		}
+		rdb = redis.NewClusterClient(copts)
+	} else {
+		opts.OnConnect = breaker.OnConnect
+		rdb = redis.NewUniversalClient(opts)
+	}
+	rdb.AddHook(breaker)
+	return rdb, nil
+}
+
+// waitOpen waits up to d for gate to open and reports whether it did.
+func waitOpen(gate *cache.Gate, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !gate.Open() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
 }
 
 // readiness checks Postgres and Redis, each within a second.

@@ -16,9 +16,23 @@ type Config struct {
 	Port        int    // PORT
 	DatabaseURL string // DATABASE_URL
 	RedisURL    string // REDIS_URL: redis://host:port/db (rediss:// for TLS)
-	// RedisTimeout bounds every Redis dial/read/write (REDIS_TIMEOUT), so an
-	// outage costs a request tens of milliseconds, not seconds.
+	// RedisTimeout bounds one command's read and write (REDIS_TIMEOUT): what
+	// an outage costs a request before the circuit opens and requests fail
+	// fast. It does not bound dialling or the wait for a pooled connection.
 	RedisTimeout time.Duration
+	// RedisDialTimeout bounds one dial (REDIS_DIAL_TIMEOUT).
+	RedisDialTimeout time.Duration
+	// RedisPoolTimeout is how long a request waits for a pooled connection
+	// in a burst (REDIS_POOL_TIMEOUT): load waits, it is not an outage.
+	RedisPoolTimeout time.Duration
+	// RedisPoolSize is the most connections per Redis node (REDIS_POOL_SIZE).
+	RedisPoolSize int
+	// OutboxGrace is the age after which any process applies a change of
+	// the invalidation log its writer left pending (OUTBOX_GRACE).
+	OutboxGrace time.Duration
+	// OutboxRetention is how long applied changes are kept, to be replayed
+	// when Redis restarts from an AOF that lost the latest writes (OUTBOX_RETENTION).
+	OutboxRetention time.Duration
 	// WriteBehindRedisTimeout bounds the write-behind pool's calls
 	// (WRITE_BEHIND_REDIS_TIMEOUT): one bulk enqueue is a single Lua call over
 	// up to 1000 items.
@@ -60,6 +74,11 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		RedisURL:                r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		RedisTimeout:            r.duration("REDIS_TIMEOUT", 50*time.Millisecond),
 		WriteBehindRedisTimeout: r.duration("WRITE_BEHIND_REDIS_TIMEOUT", 2*time.Second),
+		RedisDialTimeout:        r.duration("REDIS_DIAL_TIMEOUT", 500*time.Millisecond),
+		RedisPoolTimeout:        r.duration("REDIS_POOL_TIMEOUT", 2*time.Second),
+		RedisPoolSize:           r.int("REDIS_POOL_SIZE", 128),
+		OutboxGrace:             r.duration("OUTBOX_GRACE", 2*time.Second),
+		OutboxRetention:         r.duration("OUTBOX_RETENTION", 10*time.Second),
 
 		CachePrefix:      r.str("CACHE_PREFIX", "app:"),
 		CacheTTL:         r.duration("CACHE_TTL", time.Hour),
@@ -103,6 +122,11 @@ func (c *Config) validate(r *envReader) {
 	check(c.Port >= 0 && c.Port < 65536, "PORT: %d is not a port (0 picks a free one)", c.Port)
 	check(c.RedisTimeout > 0, "REDIS_TIMEOUT: must be positive")
 	check(c.WriteBehindRedisTimeout > 0, "WRITE_BEHIND_REDIS_TIMEOUT: must be positive")
+	check(c.RedisDialTimeout > 0, "REDIS_DIAL_TIMEOUT: must be positive")
+	check(c.RedisPoolTimeout > 0, "REDIS_POOL_TIMEOUT: must be positive")
+	check(c.RedisPoolSize > 0, "REDIS_POOL_SIZE: must be positive")
+	check(c.OutboxGrace > 0, "OUTBOX_GRACE: must be positive")
+	check(c.OutboxRetention > 0, "OUTBOX_RETENTION: must be positive")
 	check(c.CacheTTL > 0 && c.ListCacheTTL > 0 && c.NegativeCacheTTL > 0 && c.StatsTTL > 0,
 		"CACHE_TTL, LIST_CACHE_TTL, NEGATIVE_CACHE_TTL and STATS_TTL must be positive: a cache key without a TTL is never written")
 	check(c.CacheTTLJitter >= 0 && c.CacheTTLJitter < 1, "CACHE_TTL_JITTER: %v is not in [0, 1)", c.CacheTTLJitter)

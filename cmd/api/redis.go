@@ -17,9 +17,11 @@ import (
 //	redis://node1:6379?addr=node2:6379&addr=node3:6379   Cluster (seed nodes)
 //
 // Every other option of go-redis's URL format (user, password, rediss://
-// for TLS, db) is honoured. Timeouts are short so that an outage costs a
-// request tens of milliseconds.
-func redisOptions(raw string, timeout time.Duration) (*redis.UniversalOptions, error) {
+// for TLS, db) is honoured. The command timeout (t.Command) is short, so an
+// outage costs a request tens of milliseconds before the circuit opens;
+// dialling and waiting for a pooled connection have their own, longer
+// bounds, so a burst or a busy machine waits instead of bypassing.
+func redisOptions(raw string, t redisTimeouts) (*redis.UniversalOptions, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -40,15 +42,23 @@ func redisOptions(raw string, timeout time.Duration) (*redis.UniversalOptions, e
 		Username:     opt.Username,
 		Password:     opt.Password,
 		TLSConfig:    opt.TLSConfig,
-		DialTimeout:  timeout,
-		ReadTimeout:  timeout,
-		WriteTimeout: timeout,
-		PoolTimeout:  timeout,
+		DialTimeout:  t.Dial,
+		ReadTimeout:  t.Command,
+		WriteTimeout: t.Command,
+		PoolTimeout:  t.Pool,
+		PoolSize:     t.PoolSize,
 		// Fail fast: a retry doubles the time an outage costs each request,
-		// and go-redis otherwise dials 5 times with backoff.
-		MaxRetries:    1,
+		// and go-redis otherwise dials 5 times with backoff. The circuit
+		// breaker (cache.Breaker) decides when to try again.
+		MaxRetries:    -1,
 		DialerRetries: 1,
 	}, nil
+}
+
+// redisTimeouts are the separate bounds of redisOptions.
+type redisTimeouts struct {
+	Command, Dial, Pool time.Duration
+	PoolSize            int
 }
 
 // isCluster reports whether opts make a redis.UniversalClient a ClusterClient.

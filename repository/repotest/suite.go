@@ -93,7 +93,7 @@ func wantCode(t *testing.T, what string, err error, code string) {
 
 func mustCreate(t *testing.T, r domain.AnalysisRepository, a domain.Analysis) domain.Analysis {
 	t.Helper()
-	if err := r.Create(context.Background(), &a); err != nil {
+	if _, err := r.Create(context.Background(), &a); err != nil {
 		t.Fatalf("Create: %v", err)
 	}
 	return a
@@ -160,7 +160,7 @@ func testCreateGetRoundTrip(t *testing.T, r domain.AnalysisRepository) {
 	for _, in := range []domain.Analysis{full, minimal, zeroScore} {
 		before := time.Now().UTC().Truncate(time.Microsecond)
 		a := in
-		if err := r.Create(ctx, &a); err != nil {
+		if _, err := r.Create(ctx, &a); err != nil {
 			t.Fatalf("Create %s: %v", show(in), err)
 		}
 		after := time.Now().UTC()
@@ -184,7 +184,8 @@ func testCreateDuplicate(t *testing.T, r domain.AnalysisRepository) {
 	a := mustCreate(t, r, NewAnalysis(uuid.New(), "first"))
 	dup := NewAnalysis(uuid.New(), "second")
 	dup.ID = a.ID
-	wantCode(t, "Create with a taken id", r.Create(context.Background(), &dup), domain.ECONFLICT)
+	_, err := r.Create(context.Background(), &dup)
+	wantCode(t, "Create with a taken id", err, domain.ECONFLICT)
 	sameAnalysis(t, "original after conflicting Create", mustGet(t, r, a.ID), a)
 }
 
@@ -196,13 +197,13 @@ func testNotFound(t *testing.T, r domain.AnalysisRepository) {
 	if domain.ErrorMessage(err) != "Analysis not found" {
 		t.Errorf("Get: message %q, want %q", domain.ErrorMessage(err), "Analysis not found")
 	}
-	_, err = r.Update(ctx, id, domain.AnalysisPatch{Title: ptr("x")}, nil)
+	_, _, err = r.Update(ctx, id, domain.AnalysisPatch{Title: ptr("x")}, nil)
 	wantCode(t, "Update", err, domain.ENOTFOUND)
-	_, err = r.Update(ctx, id, domain.AnalysisPatch{Title: ptr("x")}, ptr(int64(1)))
+	_, _, err = r.Update(ctx, id, domain.AnalysisPatch{Title: ptr("x")}, ptr(int64(1)))
 	wantCode(t, "Update with ifVersion", err, domain.ENOTFOUND)
-	_, err = r.Delete(ctx, id, nil)
+	_, _, err = r.Delete(ctx, id, nil)
 	wantCode(t, "Delete", err, domain.ENOTFOUND)
-	_, err = r.Delete(ctx, id, ptr(int64(1)))
+	_, _, err = r.Delete(ctx, id, ptr(int64(1)))
 	wantCode(t, "Delete with ifVersion", err, domain.ENOTFOUND)
 }
 
@@ -212,13 +213,13 @@ func testUpdateSemantics(t *testing.T, r domain.AnalysisRepository) {
 
 	// A patch that sends the current values changes nothing.
 	same := domain.AnalysisPatch{Title: ptr(a.Title), Tags: ptr(slices.Clone(a.Tags)), Summary: domain.Nullable[string]{Set: true, Value: a.Summary}}
-	got, err := r.Update(ctx, a.ID, same, nil)
+	got, _, err := r.Update(ctx, a.ID, same, nil)
 	if err != nil {
 		t.Fatalf("no-op Update: %v", err)
 	}
 	sameAnalysis(t, "no-op Update result", *got, a)
 	sameAnalysis(t, "Get after no-op Update", mustGet(t, r, a.ID), a)
-	got, err = r.Update(ctx, a.ID, domain.AnalysisPatch{}, nil)
+	got, _, err = r.Update(ctx, a.ID, domain.AnalysisPatch{}, nil)
 	if err != nil {
 		t.Fatalf("empty Update: %v", err)
 	}
@@ -226,7 +227,7 @@ func testUpdateSemantics(t *testing.T, r domain.AnalysisRepository) {
 
 	// A change bumps the version by one and sets updated_at.
 	status := domain.StatusCompleted
-	got, err = r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("new title"), Status: &status, Tags: ptr([]string{})}, nil)
+	got, _, err = r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("new title"), Status: &status, Tags: ptr([]string{})}, nil)
 	if err != nil {
 		t.Fatalf("Update: %v", err)
 	}
@@ -245,7 +246,7 @@ func testUpdateSemantics(t *testing.T, r domain.AnalysisRepository) {
 		Score:   domain.Nullable[float64]{Set: true},
 		Notes:   domain.Nullable[string]{Set: true},
 	}
-	got, err = r.Update(ctx, a.ID, clear, nil)
+	got, _, err = r.Update(ctx, a.ID, clear, nil)
 	if err != nil {
 		t.Fatalf("clearing Update: %v", err)
 	}
@@ -254,7 +255,7 @@ func testUpdateSemantics(t *testing.T, r domain.AnalysisRepository) {
 	sameAnalysis(t, "Get after clearing Update", mustGet(t, r, a.ID), want)
 
 	// And a value sets them again.
-	got, err = r.Update(ctx, a.ID, domain.AnalysisPatch{Score: domain.Nullable[float64]{Set: true, Value: ptr(1.0)}}, nil)
+	got, _, err = r.Update(ctx, a.ID, domain.AnalysisPatch{Score: domain.Nullable[float64]{Set: true, Value: ptr(1.0)}}, nil)
 	if err != nil {
 		t.Fatalf("Update score: %v", err)
 	}
@@ -265,14 +266,14 @@ func testUpdateSemantics(t *testing.T, r domain.AnalysisRepository) {
 func testUpdateIfVersion(t *testing.T, r domain.AnalysisRepository) {
 	ctx := context.Background()
 	a := mustCreate(t, r, NewAnalysis(uuid.New(), "v"))
-	_, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("changed")}, ptr(int64(2)))
+	_, _, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("changed")}, ptr(int64(2)))
 	wantCode(t, "Update with a wrong ifVersion", err, domain.EPRECONDITION)
 	if domain.ErrorMessage(err) != "Precondition Failed" {
 		t.Errorf("message %q, want %q", domain.ErrorMessage(err), "Precondition Failed")
 	}
 	sameAnalysis(t, "Get after failed precondition", mustGet(t, r, a.ID), a)
 
-	got, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("changed")}, ptr(int64(1)))
+	got, _, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("changed")}, ptr(int64(1)))
 	if err != nil {
 		t.Fatalf("Update with the right ifVersion: %v", err)
 	}
@@ -280,7 +281,7 @@ func testUpdateIfVersion(t *testing.T, r domain.AnalysisRepository) {
 		t.Fatalf("Update with ifVersion: got v%d %q, want v2 %q", got.Version, got.Title, "changed")
 	}
 	// The old version no longer matches, even for a no-op patch.
-	_, err = r.Update(ctx, a.ID, domain.AnalysisPatch{}, ptr(int64(1)))
+	_, _, err = r.Update(ctx, a.ID, domain.AnalysisPatch{}, ptr(int64(1)))
 	wantCode(t, "no-op Update with a stale ifVersion", err, domain.EPRECONDITION)
 }
 
@@ -298,7 +299,7 @@ func testConcurrentUpdates(t *testing.T, r domain.AnalysisRepository) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			got, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr(fmt.Sprintf("writer %d", i))}, nil)
+			got, _, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr(fmt.Sprintf("writer %d", i))}, nil)
 			errs[i] = err
 			if err == nil {
 				versions[i] = got.Version
@@ -325,28 +326,28 @@ func testConcurrentUpdates(t *testing.T, r domain.AnalysisRepository) {
 func testDelete(t *testing.T, r domain.AnalysisRepository) {
 	ctx := context.Background()
 	a := mustCreate(t, r, NewAnalysis(uuid.New(), "doomed"))
-	got, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("doomed v2")}, nil)
+	got, _, err := r.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptr("doomed v2")}, nil)
 	if err != nil {
 		t.Fatalf("Update: %v", err)
 	}
 	a = *got
 
-	_, err = r.Delete(ctx, a.ID, ptr(int64(1)))
+	_, _, err = r.Delete(ctx, a.ID, ptr(int64(1)))
 	wantCode(t, "Delete with a stale ifVersion", err, domain.EPRECONDITION)
 	sameAnalysis(t, "Get after refused Delete", mustGet(t, r, a.ID), a)
 
-	old, err := r.Delete(ctx, a.ID, ptr(int64(2)))
+	old, _, err := r.Delete(ctx, a.ID, ptr(int64(2)))
 	if err != nil {
 		t.Fatalf("Delete with the right ifVersion: %v", err)
 	}
 	sameAnalysis(t, "Delete returns the old row", *old, a)
 	_, err = r.Get(ctx, a.ID)
 	wantCode(t, "Get after Delete", err, domain.ENOTFOUND)
-	_, err = r.Delete(ctx, a.ID, nil)
+	_, _, err = r.Delete(ctx, a.ID, nil)
 	wantCode(t, "second Delete", err, domain.ENOTFOUND)
 
 	b := mustCreate(t, r, NewAnalysis(uuid.New(), "plain"))
-	old, err = r.Delete(ctx, b.ID, nil)
+	old, _, err = r.Delete(ctx, b.ID, nil)
 	if err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
@@ -383,7 +384,7 @@ func newListFixture(t *testing.T, r domain.AnalysisRepository) listFixture {
 		a.Version = 1
 		items = append(items, a)
 	}
-	ids, err := r.InsertMissing(context.Background(), items)
+	ids, _, err := r.InsertMissing(context.Background(), items)
 	if err != nil || len(ids) != len(items) {
 		t.Fatalf("InsertMissing fixture: %d ids, %v", len(ids), err)
 	}
@@ -513,7 +514,7 @@ func testInsertMissing(t *testing.T, r domain.AnalysisRepository) {
 	clash.ID, clash.Version, clash.CreatedAt, clash.UpdatedAt = existing.ID, 7, created, created
 	batch := []domain.Analysis{fresh[0], clash, fresh[1], fresh[2]}
 
-	ids, err := r.InsertMissing(ctx, batch)
+	ids, _, err := r.InsertMissing(ctx, batch)
 	if err != nil {
 		t.Fatalf("InsertMissing: %v", err)
 	}
@@ -527,7 +528,7 @@ func testInsertMissing(t *testing.T, r domain.AnalysisRepository) {
 	sameAnalysis(t, "Get of the existing id after InsertMissing", mustGet(t, r, existing.ID), existing)
 
 	// Replaying the same batch inserts nothing and changes nothing.
-	ids, err = r.InsertMissing(ctx, batch)
+	ids, _, err = r.InsertMissing(ctx, batch)
 	if err != nil {
 		t.Fatalf("replayed InsertMissing: %v", err)
 	}
@@ -545,7 +546,7 @@ func testInsertMissing(t *testing.T, r domain.AnalysisRepository) {
 		t.Fatalf("owner has %d analyses after replay, want 4", p.Count)
 	}
 
-	ids, err = r.InsertMissing(ctx, nil)
+	ids, _, err = r.InsertMissing(ctx, nil)
 	if err != nil || len(ids) != 0 {
 		t.Fatalf("InsertMissing(nil) = %v, %v; want nothing, nil", ids, err)
 	}

@@ -1,0 +1,252 @@
+package cache
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/domain"
+	"github.com/analysis-cache/service/internal/testenv"
+	"github.com/analysis-cache/service/repository"
+	"github.com/analysis-cache/service/repository/repotest"
+)
+
+// logProcess is one process's view of the invalidation log: its own gate,
+// Aside and Log, on the package's Postgres and on rdb.
+type logProcess struct {
+	gate  *Gate
+	aside *Aside
+	log   *Log
+}
+
+// logFixture is two processes sharing Postgres and a key prefix; A writes
+// through a Redis client of its own, B through another.
+type logFixture struct {
+	pg      *repository.Postgres
+	keys    Keys
+	codec   *Codec
+	metrics *Metrics
+	redis   *redis.Client // the real Redis, for inspection
+}
+
+// logMu serializes the tests of the log: they share the package's
+// cache_outbox table, and each one's Log applies every pending change.
+var logMu sync.Mutex
+
+func newLogFixture(t *testing.T) *logFixture {
+	t.Helper()
+	logMu.Lock()
+	t.Cleanup(logMu.Unlock)
+	env := testenv.Get(t)
+	opt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	pg := listsPostgres(t)
+	if err := pg.DB().Exec("DELETE FROM cache_outbox").Error; err != nil {
+		t.Fatal(err)
+	}
+	return &logFixture{pg: pg, keys: Keys{Prefix: env.RedisPrefix + "log-" + listsRandom(t) + ":"},
+		codec: mustCodec(t), metrics: NewMetrics(nil, slog.New(slog.DiscardHandler)), redis: rdb}
+}
+
+// process starts a process on rdb; with run, its Log runs until the test ends.
+func (f *logFixture) process(t *testing.T, rdb Client, run bool, opt LogOptions) *logProcess {
+	t.Helper()
+	p := &logProcess{gate: NewGate()}
+	p.aside = NewAside(rdb, f.keys, f.codec, f.metrics, p.gate, AsideOptions{})
+	lists := NewListInvalidation(rdb, f.keys, f.metrics)
+	p.log = NewLog(f.pg, p.gate, p.aside, lists, f.keys, f.metrics, slog.New(slog.DiscardHandler), opt)
+	if run {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); p.log.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		pollUntil(t, "the process caught up at start", p.gate.Open)
+	}
+	return p
+}
+
+// cachedVersion returns the kind and version of the entry of id, "" when none.
+func (f *logFixture) cachedVersion(t *testing.T, id uuid.UUID) (byte, int64) {
+	t.Helper()
+	raw, err := f.redis.Get(context.Background(), f.keys.Analysis(id)).Bytes()
+	if err == redis.Nil {
+		return 0, 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.codec.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Kind, e.Version
+}
+
+// pollUntil polls cond; it fails t if cond never holds (a hang guard, not a
+// timing assertion: the bound survives a loaded machine).
+func pollUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (f *logFixture) read(t *testing.T, p *logProcess, id uuid.UUID) Result {
+	t.Helper()
+	res, err := p.aside.Get(context.Background(), f.keys.Analysis(id), func(ctx context.Context) ([]byte, int64, error) {
+		a, err := f.pg.Get(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		return a.AppendJSON(nil), a.Version, nil
+	})
+	if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// A writer whose Redis refuses announces its change: the other process,
+// whose Redis works, closes its gate (its reads bypass the stale entry),
+// applies the change and serves the new version from Redis again.
+func TestLogAnnouncedChangeReachesOtherProcess(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	// Grace is long: only the announcement can make B apply the change.
+	b := f.process(t, f.redis, true, LogOptions{Grace: time.Hour})
+	a := f.process(t, listsDeadRedis(t), false, LogOptions{})
+
+	row := repotest.NewAnalysis(uuid.New(), "v1")
+	if _, err := f.pg.Create(ctx, &row); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.read(t, b, row.ID); r.Status != Miss || r.Version != 1 {
+		t.Fatalf("B's first read: %s v%d", r.Status, r.Version)
+	}
+	updated, change, err := f.pg.Update(ctx, row.ID, domain.AnalysisPatch{Title: ptr("v2")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.log.Commit(ctx, func(ctx context.Context) error {
+		return a.aside.Set(ctx, f.keys.Analysis(row.ID), updated.Version, updated.AppendJSON(nil))
+	}, change)
+
+	pollUntil(t, "B applied the announced change", func() bool {
+		_, v := f.cachedVersion(t, row.ID)
+		return v == 2
+	})
+	pollUntil(t, "B's gate reopened", b.gate.Open)
+	if r := f.read(t, b, row.ID); r.Status != Hit || r.Version != 2 {
+		t.Fatalf("B after the catch-up: %s v%d, want HIT v2", r.Status, r.Version)
+	}
+	if pending, _ := f.pg.Lookup(ctx, []int64{change.ID}); len(pending) != 0 {
+		t.Fatalf("change %d still pending after B applied it", change.ID)
+	}
+}
+
+// A writer that died between its commit and its cache work leaves the
+// change pending; any process's sweep applies it once it is Grace old.
+func TestLogSweepsChangesOfDeadWriters(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	b := f.process(t, f.redis, true, LogOptions{Grace: 50 * time.Millisecond, SweepEvery: 20 * time.Millisecond})
+	row := repotest.NewAnalysis(uuid.New(), "v1")
+	if _, err := f.pg.Create(ctx, &row); err != nil {
+		t.Fatal(err)
+	}
+	f.read(t, b, row.ID) // caches v1
+	if _, _, err := f.pg.Delete(ctx, row.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	// No Commit: the writer is gone.
+	pollUntil(t, "the sweep tombstoned the deleted analysis", func() bool {
+		k, v := f.cachedVersion(t, row.ID)
+		return k == KindNegative && v == 1
+	})
+	if r := f.read(t, b, row.ID); r.Status != Hit || r.Body != nil {
+		t.Fatalf("read after the sweep: %+v; want a 404 HIT from the tombstone", r)
+	}
+}
+
+// A Redis that restarted may have lost applied write-throughs (an AOF
+// restart loses up to a second): a process that sees the new run_id
+// replays the retained log before serving from Redis.
+func TestLogReplaysRetainedChangesAfterRestart(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	b := f.process(t, f.redis, true, LogOptions{Grace: time.Hour, Retention: time.Hour})
+	row := repotest.NewAnalysis(uuid.New(), "v1")
+	created, err := f.pg.Create(ctx, &row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Applied by its writer (the first read fills the entry).
+	b.log.Commit(ctx, func(context.Context) error { return nil }, created)
+	f.read(t, b, row.ID)
+	old, _ := f.redis.Get(ctx, f.keys.Analysis(row.ID)).Bytes()
+	updated, change, err := f.pg.Update(ctx, row.ID, domain.AnalysisPatch{Title: ptr("v2")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.log.Commit(ctx, func(ctx context.Context) error {
+		return b.aside.Set(ctx, f.keys.Analysis(row.ID), updated.Version, updated.AppendJSON(nil))
+	}, change)
+	pollUntil(t, "the changes marked applied", func() bool {
+		pending, err := f.pg.Lookup(ctx, []int64{created.ID, change.ID})
+		return err == nil && len(pending) == 0
+	})
+	// The restart brings back the entry as it was before the write-through.
+	if err := f.redis.Set(ctx, f.keys.Analysis(row.ID), old, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	b.gate.Restarted()
+	pollUntil(t, "the replay restored v2", func() bool {
+		_, v := f.cachedVersion(t, row.ID)
+		return v == 2
+	})
+	pollUntil(t, "the gate reopened", b.gate.Open)
+	if r := f.read(t, b, row.ID); r.Version != 2 {
+		t.Fatalf("read after the replay: %s v%d, want v2", r.Status, r.Version)
+	}
+}
+
+// Applied changes are purged after Retention, so the log stays small.
+func TestLogPurgesAppliedChanges(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	b := f.process(t, f.redis, false, LogOptions{})
+	var ids []int64
+	for range 5 {
+		row := repotest.NewAnalysis(uuid.New(), "p")
+		change, err := f.pg.Create(ctx, &row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, change.ID)
+	}
+	if err := b.log.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pending, _ := f.pg.Lookup(ctx, ids); len(pending) != 0 {
+		t.Fatalf("%d changes pending after a catch-up", len(pending))
+	}
+	n, err := f.pg.Purge(ctx, 0)
+	if err != nil || n != int64(len(ids)) {
+		t.Fatalf("purge: %d, %v; want %d", n, err, len(ids))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

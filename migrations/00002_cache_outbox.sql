@@ -1,0 +1,32 @@
+-- +goose Up
+-- The cache invalidation log (a transactional outbox, docs/design.md
+-- "Invalidation log"). Every change to analyses inserts one row here in the
+-- same statement as the change, so a committed change always has its
+-- invalidation on record, whichever process or Redis fails afterwards.
+--
+--   analysis_ids  the analyses whose cache entries must be replaced (or,
+--                 when deleted, tombstoned at version)
+--   owner_ids     their owners: the "analyses" list namespace is bumped and
+--                 the tag user:{owner} of each is invalidated
+--   version       the version written or deleted (0 for a write-behind
+--                 batch: the applier reloads those rows)
+--   applied_at    when some process applied it to Redis; NULL while pending.
+--                 Applied rows are kept OUTBOX_RETENTION (replayed when Redis
+--                 restarts and may have lost the latest writes), then purged.
+CREATE TABLE cache_outbox (
+    id           bigserial   PRIMARY KEY,
+    analysis_ids uuid[]      NOT NULL,
+    owner_ids    uuid[]      NOT NULL,
+    version      bigint      NOT NULL,
+    deleted      boolean     NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    applied_at   timestamptz NULL
+);
+
+-- The sweep reads the pending rows in id order; applied rows are not in it.
+CREATE INDEX cache_outbox_pending_idx ON cache_outbox (id) WHERE applied_at IS NULL;
+-- The purge and the replay read applied rows by age.
+CREATE INDEX cache_outbox_applied_idx ON cache_outbox (applied_at) WHERE applied_at IS NOT NULL;
+
+-- +goose Down
+DROP TABLE cache_outbox;

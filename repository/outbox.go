@@ -1,0 +1,216 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/analysis-cache/service/domain"
+)
+
+// The invalidation log (cache_outbox, migrations/00002) as the cache reads
+// it: Postgres implements domain.ChangeLog. Rows are inserted by the write
+// statements of write.go and insert.go, never here.
+var _ domain.ChangeLog = (*Postgres)(nil)
+
+// OutboxChannel is the LISTEN/NOTIFY channel of the log. A payload is
+// "p:" (pending) or "d:" (done) followed by comma-separated ids.
+const OutboxChannel = "cache_outbox"
+
+const changeColumns = "id, analysis_ids, owner_ids, version, deleted"
+
+// Pending returns up to limit unapplied changes at least minAge old, oldest first.
+func (p *Postgres) Pending(ctx context.Context, minAge time.Duration, limit int) ([]domain.Change, error) {
+	return p.changes(ctx, "pending changes", `SELECT `+changeColumns+` FROM cache_outbox
+		WHERE applied_at IS NULL AND created_at <= clock_timestamp() - $1::interval ORDER BY id LIMIT $2`,
+		interval(minAge), limit)
+}
+
+// Retained returns every change not applied yet or applied within since, oldest first.
+func (p *Postgres) Retained(ctx context.Context, since time.Duration) ([]domain.Change, error) {
+	return p.changes(ctx, "retained changes", `SELECT `+changeColumns+` FROM cache_outbox
+		WHERE applied_at IS NULL OR applied_at > clock_timestamp() - $1::interval ORDER BY id`, interval(since))
+}
+
+// Lookup returns the changes among ids that are still not applied.
+func (p *Postgres) Lookup(ctx context.Context, ids []int64) ([]domain.Change, error) {
+	return p.changes(ctx, "look up changes", `SELECT `+changeColumns+` FROM cache_outbox
+		WHERE id = ANY($1) AND applied_at IS NULL ORDER BY id`, ids)
+}
+
+// MarkApplied sets applied_at on ids and, with announce, notifies "done" in
+// the same statement.
+func (p *Postgres) MarkApplied(ctx context.Context, ids []int64, announce bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	q := `UPDATE cache_outbox SET applied_at = clock_timestamp() WHERE id = ANY($1) AND applied_at IS NULL`
+	if announce {
+		q = `WITH u AS (` + q + ` RETURNING id)
+		SELECT pg_notify('` + OutboxChannel + `', 'd:' || string_agg(id::text, ',')) FROM u HAVING count(*) > 0`
+	}
+	return p.exec(ctx, "mark changes applied", q, ids)
+}
+
+// Announce notifies every listener that ids are pending.
+func (p *Postgres) Announce(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return p.exec(ctx, "announce pending changes", `SELECT pg_notify('`+OutboxChannel+`', $1)`, "p:"+joinIDs(ids))
+}
+
+// Purge deletes the changes applied more than retention ago.
+func (p *Postgres) Purge(ctx context.Context, retention time.Duration) (int64, error) {
+	var n int64
+	err := p.withPgx(ctx, func(c *pgx.Conn) error {
+		tag, err := c.Exec(ctx, `DELETE FROM cache_outbox WHERE applied_at < clock_timestamp() - $1::interval`, interval(retention))
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, translate("purge applied changes", err)
+}
+
+// Rows returns the stored analyses among ids.
+func (p *Postgres) Rows(ctx context.Context, ids []uuid.UUID) ([]*domain.Analysis, error) {
+	raw := make([][16]byte, len(ids))
+	for i, id := range ids {
+		raw[i] = id
+	}
+	var out []*domain.Analysis
+	err := p.withPgx(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, "SELECT "+columns+" FROM analyses WHERE id = ANY($1)", raw)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			a, err := scanAnalysis(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	return out, translate(fmt.Sprintf("load %d analyses", len(ids)), err)
+}
+
+// Listen LISTENs on OutboxChannel on a dedicated connection and delivers
+// each announcement to fn until ctx ends, reconnecting (every 100 ms at
+// most) when the connection is lost. connected runs after each LISTEN took
+// effect, before any notification is read.
+func (p *Postgres) Listen(ctx context.Context, connected func(), fn func(ids []int64, pending bool)) error {
+	for {
+		err := p.listenOnce(ctx, connected, fn)
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.log.Warn("invalidation log listener lost its connection; reconnecting", "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func (p *Postgres) listenOnce(ctx context.Context, connected func(), fn func([]int64, bool)) error {
+	conn, err := pgx.Connect(ctx, p.dsn)
+	if err != nil {
+		return translate("listen: connect", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
+		return translate("listen", err)
+	}
+	connected()
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return translate("listen: wait", err)
+		}
+		ids, pending, err := parseAnnouncement(n.Payload)
+		if err != nil {
+			p.log.Warn("invalidation log: bad announcement", "payload", n.Payload, "error", err)
+			continue
+		}
+		fn(ids, pending)
+	}
+}
+
+// parseAnnouncement reads "p:1,2,3" or "d:4,5".
+func parseAnnouncement(s string) (ids []int64, pending bool, err error) {
+	kind, list, ok := strings.Cut(s, ":")
+	if !ok || (kind != "p" && kind != "d") {
+		return nil, false, errors.New("want p: or d: before the ids")
+	}
+	for f := range strings.SplitSeq(list, ",") {
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return nil, false, fmt.Errorf("id %q: %w", f, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, kind == "p", nil
+}
+
+func joinIDs(ids []int64) string {
+	b := make([]byte, 0, 8*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return string(b)
+}
+
+// interval renders d for a ::interval parameter.
+func interval(d time.Duration) string {
+	return strconv.FormatInt(d.Microseconds(), 10) + " microseconds"
+}
+
+func (p *Postgres) exec(ctx context.Context, op, q string, args ...any) error {
+	err := p.withPgx(ctx, func(c *pgx.Conn) error {
+		_, err := c.Exec(ctx, q, args...)
+		return err
+	})
+	return translate(op, err)
+}
+
+func (p *Postgres) changes(ctx context.Context, op, q string, args ...any) ([]domain.Change, error) {
+	var out []domain.Change
+	err := p.withPgx(ctx, func(c *pgx.Conn) error {
+		rows, err := c.Query(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ch domain.Change
+			var ids, owners [][16]byte
+			if err := rows.Scan(&ch.ID, &ids, &owners, &ch.Version, &ch.Deleted); err != nil {
+				return err
+			}
+			ch.AnalysisIDs, ch.OwnerIDs = toUUIDs(ids), toUUIDs(owners)
+			out = append(out, ch)
+		}
+		return rows.Err()
+	})
+	return out, translate(op, err)
+}
+
+func toUUIDs(raw [][16]byte) []uuid.UUID {
+	out := make([]uuid.UUID, len(raw))
+	for i, r := range raw {
+		out[i] = r
+	}
+	return out
+}
