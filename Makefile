@@ -31,7 +31,7 @@ PKGS ?= ./...
 COUNT ?= 6
 NAME ?= new
 
-.PHONY: help run build test docs lint up down bench bench-micro bench-compare
+.PHONY: help run build test client-test client-types docs lint up down bench bench-micro bench-compare
 
 help: ## show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,13 @@ build: ## build the service to bin/api (static, trimmed)
 test: ## run every test with -race against real Postgres and Redis (TEST_DATABASE_URL, TEST_REDIS_URL)
 	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
 		$(GO) test -race -count=1 -p 2 -timeout 20m ./...
+
+client-test: ## only the generated TypeScript client test (part of make test; needs node and npm): npm ci, types from the served /openapi.json, tsc --strict, the flows
+	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
+		$(GO) test -count=1 -run '^TestTypeScriptClient$$' -v ./cmd/api
+
+client-types: ## regenerate clients/typescript/generated/schema.d.ts from a running service (OPENAPI_URL, default http://127.0.0.1:8000/openapi.json)
+	cd clients/typescript && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run generate
 
 docs: ## regenerate docs/openapi.json and docs/openapi.yaml from the swag annotations
 	$(GO) run ./docs/cmd/openapi-fastapi

@@ -56,7 +56,7 @@ func (h *handlers) createAnalysis(c *gin.Context) {
 //	@ID				list_analyses_api_v1_analyses_get
 //	@Produce		json
 //	@Param			owner_id	query		string	false	"Only this owner's analyses"	format(uuid)
-//	@Param			status		query		string	false	"Only analyses in this status"	Enums(pending, processing, completed, failed)
+//	@Param			status		query		AnalysisStatus	false	"Only analyses in this status"
 //	@Param			tag			query		string	false	"Only analyses with this tag"
 //	@Param			skip		query		int		false	"Rows to skip"					default(0)	minimum(0)
 //	@Param			limit		query		int		false	"Page size"						default(20)	minimum(1)	maximum(100)
@@ -158,7 +158,7 @@ func (h *handlers) readAnalysisStats(c *gin.Context) {
 //	@ID				read_analysis_api_v1_analyses__analysis_id__get
 //	@Produce		json
 //	@Param			analysis_id		path		string	true	"Analysis id"	format(uuid)
-//	@Param			If-None-Match	header		string	false	"An ETag from an earlier answer: 304 when unchanged"
+//	@Param			if-none-match	header		string	false	"An ETag from an earlier answer: 304 when unchanged"
 //	@Success		200				{object}	AnalysisPublic
 //	@Header			200				{string}	ETag			"The version, quoted"
 //	@Header			200				{string}	X-Cache			"HIT, MISS, STALE or BYPASS"
@@ -199,7 +199,7 @@ func (h *handlers) readAnalysis(c *gin.Context) {
 //	@Accept			json
 //	@Produce		json
 //	@Param			analysis_id	path		string			true	"Analysis id"	format(uuid)
-//	@Param			If-Match	header		string			false	"The ETag the change is based on: 412 when it is not current"
+//	@Param			if-match	header		string			false	"The ETag the change is based on: 412 when it is not current"
 //	@Param			request		body		AnalysisUpdate	true	"The fields to change"
 //	@Success		200			{object}	AnalysisPublic
 //	@Header			200			{string}	ETag	"The new version, quoted"
@@ -244,7 +244,7 @@ func (h *handlers) updateAnalysis(c *gin.Context) {
 //	@Tags			analyses
 //	@ID				delete_analysis_api_v1_analyses__analysis_id__delete
 //	@Param			analysis_id	path	string	true	"Analysis id"	format(uuid)
-//	@Param			If-Match	header	string	false	"The ETag the deletion is based on: 412 when it is not current"
+//	@Param			if-match	header	string	false	"The ETag the deletion is based on: 412 when it is not current"
 //	@Success		204			"Deleted"
 //	@Failure		404			{object}	HTTPError
 //	@Failure		412			{object}	HTTPError

@@ -95,8 +95,8 @@ func appendCacheStats(b []byte, s cache.Stats) []byte {
 //	@Accept			json
 //	@Produce		json
 //	@Security		HTTPBearer
-//	@Param			request	body		InvalidateRequest	true	"Exactly one selector"
-//	@Success		200		{object}	Invalidated
+//	@Param			request	body		CacheInvalidate	true	"Exactly one selector"
+//	@Success		200		{object}	CacheInvalidated
 //	@Failure		401		{object}	HTTPError
 //	@Failure		413		{object}	HTTPError
 //	@Failure		422		{object}	HTTPValidationError
@@ -132,7 +132,7 @@ func (h *handlers) invalidateCache(c *gin.Context) {
 //	@ID				flush_write_behind_api_v1_cache_write_behind_flush_post
 //	@Produce		json
 //	@Security		HTTPBearer
-//	@Success		200	{object}	Flushed
+//	@Success		200	{object}	WriteBehindFlushed
 //	@Failure		401	{object}	HTTPError
 //	@Failure		503	{object}	HTTPError
 //	@Router			/api/v1/cache/write-behind/flush [post]

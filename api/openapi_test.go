@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,16 +48,19 @@ var contractOperations = map[string]map[string]string{
 	"/ready":                            {"get": "ready_ready_get"},
 }
 
-// contractComponents are the component names contract.md fixes.
+// contractComponents are the component names contract.md fixes; generated
+// clients use them as type names.
 var contractComponents = []string{
 	"AnalysisPublic", "AnalysesPublic", "AnalysisCreate", "AnalysisUpdate", "AnalysisIngest",
-	"BulkIngest", "AnalysisStats", "CacheStats", "HTTPValidationError", "ValidationError",
+	"AnalysisStatus", "BulkIngest", "BulkAccepted", "AnalysisStats", "StatusCounts", "TagCount",
+	"CacheStats", "WriteBehindStats", "StampedeStats", "CacheInvalidate", "CacheInvalidated",
+	"WriteBehindFlushed", "HTTPError", "HTTPValidationError", "ValidationError",
 }
 
 // requestComponents are the bodies; every other object component is a
 // response and must list all its properties as required.
 var requestComponents = []string{
-	"AnalysisCreate", "AnalysisUpdate", "AnalysisIngest", "BulkIngest", "InvalidateRequest",
+	"AnalysisCreate", "AnalysisUpdate", "AnalysisIngest", "BulkIngest", "CacheInvalidate",
 	"HTTPValidationError", "ValidationError", // FastAPI's own definitions
 }
 
@@ -423,6 +429,289 @@ func TestDocsAssetsNeverListDirectories(t *testing.T) {
 		body, _ := io.ReadAll(w.Body)
 		if w.Code != http.StatusOK || len(body) == 0 {
 			t.Errorf("GET %s = %d", path, w.Code)
+		}
+	}
+}
+
+// The tests below are the rules that decide whether a client generated from
+// this document (openapi-typescript, openapi-generator, orval...) has the
+// same types as one generated from FastAPI's document for this API; see
+// "FastAPI behaviour to reproduce" in the contract. clients/typescript runs
+// such a client against the service (cmd/api/client_test.go).
+
+// rawSpec is docs/openapi.json as plain JSON values: kin-openapi resolves
+// $refs and drops what it does not model, and these tests are about the
+// exact shapes a generator reads.
+func rawSpec(t *testing.T) map[string]any {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(docs.OpenAPIJSON, &doc); err != nil {
+		t.Fatalf("parse docs/openapi.json: %v", err)
+	}
+	return doc
+}
+
+// walkJSON calls visit for every object in v with its JSON pointer.
+func walkJSON(v any, pointer string, visit func(pointer string, obj map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		visit(pointer, v)
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			walkJSON(v[k], pointer+"/"+k, visit)
+		}
+	case []any:
+		for i, e := range v {
+			walkJSON(e, fmt.Sprintf("%s/%d", pointer, i), visit)
+		}
+	}
+}
+
+// rawOperations returns "METHOD path" → operation object.
+func rawOperations(doc map[string]any) map[string]map[string]any {
+	ops := map[string]map[string]any{}
+	for path, item := range doc["paths"].(map[string]any) {
+		for method, op := range item.(map[string]any) {
+			ops[strings.ToUpper(method)+" "+path] = op.(map[string]any)
+		}
+	}
+	return ops
+}
+
+// TestOpenAPINoNullDefaults: FastAPI leaves None defaults out. With
+// "default": null, openapi-typescript types the property as required
+// (`summary: string | null`), so a PATCH sending only {title} would not
+// compile.
+func TestOpenAPINoNullDefaults(t *testing.T) {
+	walkJSON(rawSpec(t), "#", func(pointer string, obj map[string]any) {
+		if d, ok := obj["default"]; ok && d == nil {
+			t.Errorf(`%s: "default": null`, pointer)
+		}
+	})
+	// And the optional nullable fields are really optional.
+	schemas := rawSpec(t)["components"].(map[string]any)["schemas"].(map[string]any)
+	for name, want := range map[string][]string{
+		"AnalysisCreate":  {"owner_id", "url", "title"},
+		"AnalysisIngest":  {"owner_id", "url", "title"},
+		"AnalysisUpdate":  nil,
+		"CacheInvalidate": nil,
+	} {
+		var got []string
+		if req, ok := schemas[name].(map[string]any)["required"].([]any); ok {
+			for _, r := range req {
+				got = append(got, r.(string))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: required %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestOpenAPIHeaderParametersAreNamedAsFastAPI: FastAPI's Header() turns
+// if_match into "if-match"; generated clients key headers by that name.
+func TestOpenAPIHeaderParametersAreNamedAsFastAPI(t *testing.T) {
+	ops := rawOperations(rawSpec(t))
+	headers := map[string][]string{}
+	for where, op := range ops {
+		params, _ := op["parameters"].([]any)
+		for _, p := range params {
+			param := p.(map[string]any)
+			if param["in"] == "header" {
+				headers[where] = append(headers[where], param["name"].(string))
+			}
+		}
+	}
+	want := map[string][]string{
+		"GET /api/v1/analyses/{analysis_id}":    {"if-none-match"},
+		"PATCH /api/v1/analyses/{analysis_id}":  {"if-match"},
+		"DELETE /api/v1/analyses/{analysis_id}": {"if-match"},
+	}
+	if !reflect.DeepEqual(headers, want) {
+		t.Errorf("header parameters %v, want %v", headers, want)
+	}
+}
+
+// TestOpenAPIStatusIsOneEnumComponent: Pydantic writes an Enum class once,
+// as a component, and refers to it; generated clients get one
+// AnalysisStatus type instead of a string union per use.
+func TestOpenAPIStatusIsOneEnumComponent(t *testing.T) {
+	doc := rawSpec(t)
+	var want []any
+	for _, s := range domain.Statuses {
+		want = append(want, string(s))
+	}
+	// The constants swag reads are the domain's statuses.
+	for i, s := range []AnalysisStatus{statusPending, statusProcessing, statusCompleted, statusFailed} {
+		if string(s) != want[i] {
+			t.Errorf("api status constant %d = %q, domain has %q", i, s, want[i])
+		}
+	}
+	schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	component, _ := schemas["AnalysisStatus"].(map[string]any)
+	wantComponent := map[string]any{"type": "string", "enum": want, "title": "AnalysisStatus"}
+	if !reflect.DeepEqual(component, wantComponent) {
+		t.Errorf("AnalysisStatus = %v, want %v", component, wantComponent)
+	}
+	walkJSON(doc, "#", func(pointer string, obj map[string]any) {
+		if pointer != "#/components/schemas/AnalysisStatus" && reflect.DeepEqual(obj["enum"], want) {
+			t.Errorf("%s inlines the status enum instead of $ref AnalysisStatus", pointer)
+		}
+	})
+	ref := map[string]any{"$ref": "#/components/schemas/AnalysisStatus"}
+	for name, wantStatus := range map[string]map[string]any{
+		"AnalysisPublic": ref,
+		"AnalysisUpdate": ref,
+		"AnalysisCreate": {"$ref": ref["$ref"], "default": "pending"},
+		"AnalysisIngest": {"$ref": ref["$ref"], "default": "pending"},
+	} {
+		got := schemas[name].(map[string]any)["properties"].(map[string]any)["status"]
+		if !reflect.DeepEqual(got, wantStatus) {
+			t.Errorf("%s.status = %v, want %v", name, got, wantStatus)
+		}
+	}
+	list := rawOperations(doc)["GET /api/v1/analyses"]
+	found := false
+	for _, p := range list["parameters"].([]any) {
+		param := p.(map[string]any)
+		if param["name"] != "status" {
+			continue
+		}
+		found = true
+		wantSchema := map[string]any{"anyOf": []any{ref, map[string]any{"type": "null"}}, "title": "Status"}
+		if !reflect.DeepEqual(param["schema"], wantSchema) {
+			t.Errorf("GET /api/v1/analyses ?status schema = %v, want %v", param["schema"], wantSchema)
+		}
+	}
+	if !found {
+		t.Error("GET /api/v1/analyses has no status parameter")
+	}
+}
+
+// TestOpenAPIBodiesAndAnswersUseContractComponents: the request body and
+// the success answer of each operation are the components the contract
+// names, so generated clients have those type names.
+func TestOpenAPIBodiesAndAnswersUseContractComponents(t *testing.T) {
+	ops := rawOperations(rawSpec(t))
+	schemaRef := func(holder any) string {
+		h, _ := holder.(map[string]any)
+		content, _ := h["content"].(map[string]any)
+		media, _ := content["application/json"].(map[string]any)
+		schema, _ := media["schema"].(map[string]any)
+		ref, _ := schema["$ref"].(string)
+		return strings.TrimPrefix(ref, "#/components/schemas/")
+	}
+	for where, want := range map[string][3]string{ // body, success status, answer
+		"POST /api/v1/analyses":                 {"AnalysisCreate", "201", "AnalysisPublic"},
+		"GET /api/v1/analyses":                  {"", "200", "AnalysesPublic"},
+		"GET /api/v1/analyses/{analysis_id}":    {"", "200", "AnalysisPublic"},
+		"PATCH /api/v1/analyses/{analysis_id}":  {"AnalysisUpdate", "200", "AnalysisPublic"},
+		"DELETE /api/v1/analyses/{analysis_id}": {"", "204", ""},
+		"POST /api/v1/analyses/bulk":            {"BulkIngest", "202", "BulkAccepted"},
+		"GET /api/v1/analyses/stats":            {"", "200", "AnalysisStats"},
+		"GET /api/v1/users/{owner_id}/analyses": {"", "200", "AnalysesPublic"},
+		"GET /api/v1/cache/stats":               {"", "200", "CacheStats"},
+		"POST /api/v1/cache/invalidate":         {"CacheInvalidate", "200", "CacheInvalidated"},
+		"POST /api/v1/cache/write-behind/flush": {"", "200", "WriteBehindFlushed"},
+	} {
+		op := ops[where]
+		if op == nil {
+			t.Errorf("%s is missing", where)
+			continue
+		}
+		if got := schemaRef(op["requestBody"]); got != want[0] {
+			t.Errorf("%s: body %q, want %q", where, got, want[0])
+		}
+		responses := op["responses"].(map[string]any)
+		if responses[want[1]] == nil {
+			t.Errorf("%s: no %s response", where, want[1])
+		} else if got := schemaRef(responses[want[1]]); got != want[2] {
+			t.Errorf("%s: %s answer %q, want %q", where, want[1], got, want[2])
+		}
+	}
+}
+
+// errorResponses is the contract's list of documented error statuses per
+// operation (besides 422), with FastAPI's descriptions.
+var errorResponses = map[string]map[string]string{
+	"POST /api/v1/analyses":                 {"409": "Conflict", "413": "Request Entity Too Large", "503": "Service Unavailable"},
+	"GET /api/v1/analyses":                  {"503": "Service Unavailable"},
+	"GET /api/v1/analyses/{analysis_id}":    {"304": "Not Modified", "404": "Not Found", "503": "Service Unavailable"},
+	"PATCH /api/v1/analyses/{analysis_id}":  {"404": "Not Found", "412": "Precondition Failed", "413": "Request Entity Too Large", "503": "Service Unavailable"},
+	"DELETE /api/v1/analyses/{analysis_id}": {"404": "Not Found", "412": "Precondition Failed", "503": "Service Unavailable"},
+	"POST /api/v1/analyses/bulk":            {"413": "Request Entity Too Large", "503": "Service Unavailable"},
+	"GET /api/v1/analyses/stats":            {"503": "Service Unavailable"},
+	"GET /api/v1/users/{owner_id}/analyses": {"503": "Service Unavailable"},
+	"GET /api/v1/cache/stats":               {"401": "Unauthorized", "503": "Service Unavailable"},
+	"POST /api/v1/cache/invalidate":         {"401": "Unauthorized", "413": "Request Entity Too Large", "503": "Service Unavailable"},
+	"POST /api/v1/cache/write-behind/flush": {"401": "Unauthorized", "503": "Service Unavailable"},
+	"GET /health":                           {},
+	"GET /ready":                            {"503": "Service Unavailable"},
+}
+
+// TestOpenAPIErrorResponsesAreFastAPIs checks every response of every
+// operation against what FastAPI's `responses={404: {"model": HTTPError,
+// "description": "Not Found"}}` writes: exactly the contract's statuses,
+// each {"description", "content": {"application/json": {"schema": $ref}}},
+// 304 with a description only, and a 422 with HTTPValidationError exactly
+// when the operation has parameters or a body.
+func TestOpenAPIErrorResponsesAreFastAPIs(t *testing.T) {
+	ops := rawOperations(rawSpec(t))
+	withSchema := func(description, component string) map[string]any {
+		return map[string]any{"description": description, "content": map[string]any{
+			"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/" + component}},
+		}}
+	}
+	for where, op := range ops {
+		want, ok := errorResponses[where]
+		if !ok {
+			t.Errorf("%s: not in the contract's error table", where)
+			continue
+		}
+		responses := op["responses"].(map[string]any)
+		var got []string
+		for code, r := range responses {
+			if strings.HasPrefix(code, "2") {
+				if d := r.(map[string]any)["description"]; d != "Successful Response" {
+					t.Errorf("%s %s: description %q, want Successful Response", where, code, d)
+				}
+				continue
+			}
+			if code == "422" {
+				continue
+			}
+			got = append(got, code)
+			var wantResp map[string]any
+			switch {
+			case code == "304":
+				wantResp = map[string]any{"description": want[code]}
+			case where == "GET /ready":
+				wantResp = withSchema(want[code], "ReadyStatus") // the readiness body names the failed check
+			default:
+				wantResp = withSchema(want[code], "HTTPError")
+			}
+			if !reflect.DeepEqual(r, wantResp) {
+				t.Errorf("%s %s = %v, want %v", where, code, r, wantResp)
+			}
+		}
+		slices.Sort(got)
+		if wantCodes := slices.Sorted(maps.Keys(want)); !slices.Equal(got, wantCodes) {
+			t.Errorf("%s: error statuses %v, want %v", where, got, wantCodes)
+		}
+		params, _ := op["parameters"].([]any)
+		_, hasBody := op["requestBody"]
+		r422, has422 := responses["422"]
+		switch {
+		case len(params) > 0 || hasBody:
+			if !reflect.DeepEqual(r422, withSchema("Validation Error", "HTTPValidationError")) {
+				t.Errorf("%s 422 = %v, want FastAPI's Validation Error", where, r422)
+			}
+		case has422:
+			t.Errorf("%s has neither parameters nor a body but documents a 422", where)
+		}
+	}
+	for where := range errorResponses {
+		if ops[where] == nil {
+			t.Errorf("%s is missing from the document", where)
 		}
 	}
 }

@@ -15,22 +15,38 @@ package api
 //   - `extensions:"x-nullable"` marks a property that may be null; the
 //     generator rewrites it to anyOf [{...}, {"type": "null"}] as Pydantic v2 does;
 //   - uuid.UUID and time.Time are spelled `swaggertype:"string" format:"uuid"`
-//     and `format:"date-time"` because swag knows neither.
+//     and `format:"date-time"` because swag knows neither;
+//   - a status is an AnalysisStatus, never an inline enum, so the document
+//     has one AnalysisStatus component that every status refers to, as
+//     Pydantic writes an Enum class.
+
+// AnalysisStatus is the lifecycle of an analysis. Its constants are read by
+// swag for the component's enum (openapi_test.go keeps them equal to
+// domain.Statuses); the service itself uses domain.Status.
+type AnalysisStatus string
+
+// The values of AnalysisStatus, in the contract's order.
+const (
+	statusPending    AnalysisStatus = "pending"
+	statusProcessing AnalysisStatus = "processing"
+	statusCompleted  AnalysisStatus = "completed"
+	statusFailed     AnalysisStatus = "failed"
+)
 
 // AnalysisPublic is an analysis as every read and write endpoint returns it.
 type AnalysisPublic struct {
-	ID        string   `json:"id" validate:"required" format:"uuid"`
-	OwnerID   string   `json:"owner_id" validate:"required" format:"uuid"`
-	URL       string   `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title     string   `json:"title" validate:"required" minLength:"1" maxLength:"200"`
-	Status    string   `json:"status" validate:"required" enums:"pending,processing,completed,failed"`
-	Summary   *string  `json:"summary" validate:"required" maxLength:"10000" extensions:"x-nullable"`
-	Score     *float64 `json:"score" validate:"required" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags      []string `json:"tags" validate:"required,max=20" minLength:"1" maxLength:"50"`
-	Notes     *string  `json:"notes" validate:"required" maxLength:"2000" extensions:"x-nullable"`
-	Version   int64    `json:"version" validate:"required" minimum:"1"`
-	CreatedAt string   `json:"created_at" validate:"required" format:"date-time"`
-	UpdatedAt string   `json:"updated_at" validate:"required" format:"date-time"`
+	ID        string         `json:"id" validate:"required" format:"uuid"`
+	OwnerID   string         `json:"owner_id" validate:"required" format:"uuid"`
+	URL       string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
+	Title     string         `json:"title" validate:"required" minLength:"1" maxLength:"200"`
+	Status    AnalysisStatus `json:"status" validate:"required"`
+	Summary   *string        `json:"summary" validate:"required" maxLength:"10000" extensions:"x-nullable"`
+	Score     *float64       `json:"score" validate:"required" minimum:"0" maximum:"1" extensions:"x-nullable"`
+	Tags      []string       `json:"tags" validate:"required,max=20" minLength:"1" maxLength:"50"`
+	Notes     *string        `json:"notes" validate:"required" maxLength:"2000" extensions:"x-nullable"`
+	Version   int64          `json:"version" validate:"required" minimum:"1"`
+	CreatedAt string         `json:"created_at" validate:"required" format:"date-time"`
+	UpdatedAt string         `json:"updated_at" validate:"required" format:"date-time"`
 } // @name AnalysisPublic
 
 // AnalysesPublic is one page of analyses; Count is the number of all
@@ -42,40 +58,40 @@ type AnalysesPublic struct {
 
 // AnalysisCreate is the body of POST /api/v1/analyses.
 type AnalysisCreate struct {
-	OwnerID string   `json:"owner_id" validate:"required" format:"uuid"`
-	URL     string   `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title   string   `json:"title" validate:"required" minLength:"1" maxLength:"200"`
-	Status  string   `json:"status" enums:"pending,processing,completed,failed" default:"pending"`
-	Summary *string  `json:"summary" maxLength:"10000" extensions:"x-nullable"`
-	Score   *float64 `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags    []string `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
-	Notes   *string  `json:"notes" maxLength:"2000" extensions:"x-nullable"`
+	OwnerID string         `json:"owner_id" validate:"required" format:"uuid"`
+	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
+	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200"`
+	Status  AnalysisStatus `json:"status" default:"pending"`
+	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable"`
+	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
+	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
+	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable"`
 } // @name AnalysisCreate
 
 // AnalysisUpdate is the body of PATCH /api/v1/analyses/{analysis_id}: only
 // the fields sent change; null clears summary, score and notes.
 type AnalysisUpdate struct {
-	URL     string   `json:"url" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title   string   `json:"title" minLength:"1" maxLength:"200"`
-	Status  string   `json:"status" enums:"pending,processing,completed,failed"`
-	Summary *string  `json:"summary" maxLength:"10000" extensions:"x-nullable"`
-	Score   *float64 `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags    []string `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
-	Notes   *string  `json:"notes" maxLength:"2000" extensions:"x-nullable"`
+	URL     string         `json:"url" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
+	Title   string         `json:"title" minLength:"1" maxLength:"200"`
+	Status  AnalysisStatus `json:"status"`
+	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable"`
+	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
+	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
+	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable"`
 } // @name AnalysisUpdate
 
 // AnalysisIngest is one item of a bulk ingest: AnalysisCreate plus an
 // optional client-given id that makes the item idempotent.
 type AnalysisIngest struct {
-	OwnerID string   `json:"owner_id" validate:"required" format:"uuid"`
-	URL     string   `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title   string   `json:"title" validate:"required" minLength:"1" maxLength:"200"`
-	Status  string   `json:"status" enums:"pending,processing,completed,failed" default:"pending"`
-	Summary *string  `json:"summary" maxLength:"10000" extensions:"x-nullable"`
-	Score   *float64 `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags    []string `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
-	Notes   *string  `json:"notes" maxLength:"2000" extensions:"x-nullable"`
-	ID      *string  `json:"id" format:"uuid" extensions:"x-nullable"`
+	OwnerID string         `json:"owner_id" validate:"required" format:"uuid"`
+	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
+	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200"`
+	Status  AnalysisStatus `json:"status" default:"pending"`
+	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable"`
+	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
+	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
+	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable"`
+	ID      *string        `json:"id" format:"uuid" extensions:"x-nullable"`
 } // @name AnalysisIngest
 
 // BulkIngest is the body of POST /api/v1/analyses/bulk.
@@ -138,24 +154,24 @@ type CacheStats struct {
 	Stampede    StampedeStats    `json:"stampede" validate:"required"`
 } // @name CacheStats
 
-// InvalidateRequest is the body of POST /api/v1/cache/invalidate: exactly
+// CacheInvalidate is the body of POST /api/v1/cache/invalidate: exactly
 // one of the four selectors must be given.
-type InvalidateRequest struct {
+type CacheInvalidate struct {
 	Keys      []string `json:"keys" extensions:"x-nullable"`
 	Pattern   *string  `json:"pattern" extensions:"x-nullable"`
 	Tags      []string `json:"tags" extensions:"x-nullable"`
 	Namespace *string  `json:"namespace" extensions:"x-nullable"`
-} // @name InvalidateRequest
+} // @name CacheInvalidate
 
-// Invalidated answers an invalidation with the number of entries removed.
-type Invalidated struct {
+// CacheInvalidated answers an invalidation with the number of entries removed.
+type CacheInvalidated struct {
 	Invalidated int64 `json:"invalidated" validate:"required"`
-} // @name Invalidated
+} // @name CacheInvalidated
 
-// Flushed answers a write-behind flush with the number of entries now in Postgres.
-type Flushed struct {
+// WriteBehindFlushed answers a write-behind flush with the number of entries now in Postgres.
+type WriteBehindFlushed struct {
 	Flushed int64 `json:"flushed" validate:"required"`
-} // @name Flushed
+} // @name WriteBehindFlushed
 
 // HealthStatus is the liveness answer, always {"status":"ok"}.
 type HealthStatus struct {

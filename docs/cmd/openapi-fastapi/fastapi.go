@@ -13,7 +13,15 @@ import (
 //   - component names without Go package prefixes ("api.X" → "X");
 //   - ValidationError and HTTPValidationError exactly as FastAPI defines them;
 //   - `x-nullable` properties (pointer fields) as anyOf [{...}, {"type":"null"}],
-//     with "default": null when the field is optional;
+//     never with "default": null: FastAPI leaves None defaults out, and a
+//     generator such as openapi-typescript would make a property with a
+//     default required in the client's types;
+//   - an enum type (AnalysisStatus) as one component that every use refers
+//     to with $ref, as Pydantic writes an Enum class: swag does that for
+//     struct fields and inlines the enum of a parameter, which is rewritten
+//     to the $ref here;
+//   - a property that is a $ref keeps its "default" beside it (Pydantic v2
+//     writes {"$ref": ..., "default": "pending"}) and nothing else;
 //   - a "title" on every component and property (Pydantic's field title),
 //     and on every parameter schema;
 //   - optional parameters without a default as anyOf [..., null] and an
@@ -45,6 +53,7 @@ func reshape(doc map[string]any, fields map[string][]string) error {
 			return err
 		}
 	}
+	enums := enumComponents(schemas)
 	securitySchemes := object(components, "securitySchemes")
 	securitySchemes["HTTPBearer"] = map[string]any{"type": "http", "scheme": "bearer"}
 
@@ -59,7 +68,7 @@ func reshape(doc map[string]any, fields map[string][]string) error {
 			if !ok {
 				return fmt.Errorf("%s %s is not an object", method, path)
 			}
-			reshapeOperation(operation)
+			reshapeOperation(operation, enums)
 		}
 	}
 	clean(doc)
@@ -163,9 +172,14 @@ func reshapeComponent(name string, schema map[string]any, order []string) error 
 
 // reshapeProperty applies Pydantic's shape to one property schema.
 func reshapeProperty(name string, p map[string]any, required bool) map[string]any {
-	dropRefSiblings(p)
 	if _, isRef := p["$ref"]; isRef {
-		// Pydantic writes a model-typed field as a bare $ref.
+		// Pydantic writes a model- or enum-typed field as a bare $ref, with
+		// the field's default (if any) beside it.
+		def, hasDefault := p["default"]
+		dropRefSiblings(p)
+		if hasDefault && def != nil {
+			p["default"] = def
+		}
 		return p
 	}
 	nullable := p["x-nullable"] == true
@@ -177,9 +191,9 @@ func reshapeProperty(name string, p map[string]any, required bool) map[string]an
 		if hasDescription {
 			p["description"] = description
 		}
-		if !required {
-			p["default"] = nil
-		}
+	}
+	if p["default"] == nil {
+		delete(p, "default") // FastAPI never writes "default": null
 	}
 	p["title"] = pythonTitle(name)
 	return p
@@ -198,13 +212,38 @@ func dropRefSiblings(s map[string]any) {
 	}
 }
 
-func reshapeOperation(op map[string]any) {
+// enumComponents maps the values of every enum component (joined by "|")
+// to its name.
+func enumComponents(schemas map[string]any) map[string]string {
+	enums := map[string]string{}
+	for name, s := range schemas {
+		if values, ok := s.(map[string]any)["enum"].([]any); ok {
+			enums[enumKey(values)] = name
+		}
+	}
+	return enums
+}
+
+func enumKey(values []any) string {
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = fmt.Sprint(v)
+	}
+	return strings.Join(parts, "|")
+}
+
+func reshapeOperation(op map[string]any, enums map[string]string) {
 	params, _ := op["parameters"].([]any)
 	for _, p := range params {
 		param := p.(map[string]any)
 		required := param["required"] == true
 		param["required"] = required
 		schema := object(param, "schema")
+		if values, ok := schema["enum"].([]any); ok && enums[enumKey(values)] != "" {
+			// swag inlines a parameter's enum type; FastAPI refers to the component.
+			schema = map[string]any{"$ref": "#/components/schemas/" + enums[enumKey(values)]}
+			param["schema"] = schema
+		}
 		_, hasDefault := schema["default"]
 		name, _ := param["name"].(string)
 		if !required && !hasDefault {
