@@ -32,7 +32,7 @@ func TestWriteBehindPipelineSettlesWhileNextBatchCommits(t *testing.T) {
 	for i := range 6 {
 		items = append(items, newWBItem(owner, fmt.Sprint("p", i)))
 	}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -110,7 +110,7 @@ func TestWriteBehindPipelineKeepsBatchFetchedAheadOfFailure(t *testing.T) {
 	for i := range 6 {
 		items = append(items, newWBItem(owner, fmt.Sprint("f", i)))
 	}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	crash := errors.New("simulated crash after commit")
