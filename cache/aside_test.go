@@ -45,6 +45,11 @@ func newAsideFixture(t *testing.T, opt AsideOptions) *asideFixture {
 
 func newAsideOn(t *testing.T, rdb *redis.Client, keys Keys, opt AsideOptions) *asideFixture {
 	t.Helper()
+	if opt.LeaseTTL == 0 {
+		// A lease lapsing mid-fill on a loaded machine would drop the fill
+		// that most tests expect; tests of the lease set it themselves.
+		opt.LeaseTTL = time.Minute
+	}
 	f := &asideFixture{rdb: rdb, codec: mustCodec(t), metrics: NewMetrics(nil, nil), backlog: &Backlog{}, keys: keys}
 	f.aside = NewAside(rdb, keys, f.codec, f.metrics, f.backlog, opt)
 	return f
@@ -409,8 +414,10 @@ func TestAsideRedisOutage(t *testing.T) {
 
 	t.Run("recovery drains the backlog before reading", func(t *testing.T) {
 		srv := startRedis(t)
-		rdb := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 100 * time.Millisecond,
-			ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
+		// Generous timeouts: a stopped server refuses at once, and a live one
+		// on a loaded machine must not look down.
+		rdb := redis.NewClient(&redis.Options{Addr: srv.addr, DialTimeout: 30 * time.Second,
+			ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxRetries: -1, DialerRetries: 1})
 		t.Cleanup(func() { rdb.Close() })
 		f := newAsideOn(t, rdb, Keys{Prefix: "outage:"}, AsideOptions{})
 		key := f.keys.Analysis(uuid.New())

@@ -33,7 +33,7 @@ func newWBBench(b *testing.B) (*wbFixture, *WriteBehind) {
 	}
 	rdb := redis.NewClient(ropt)
 	b.Cleanup(func() { rdb.Close() })
-	f := newWBFixtureOn(b, rdb, openWBRepo(b, env.DatabaseURL), Keys{Prefix: env.RedisPrefix + "wb-bench-" + b.Name() + ":"})
+	f := newWBFixtureOn(b, rdb, openWBRepo(b, env.DatabaseURL), Keys{Prefix: env.UniquePrefix("wb-bench")})
 	wb, _ := f.writeBehind("bench", WriteBehindOptions{BatchSize: wbBenchBatch, MaxPending: 1 << 40, FlushInterval: 0})
 	b.Cleanup(func() { rdb.Del(context.Background(), streamKey(f.keys)) })
 	return f, wb

@@ -65,7 +65,7 @@ func TestWriteBehindPipelineSettlesWhileNextBatchCommits(t *testing.T) {
 		if settles.Add(1) == 1 {
 			select {
 			case <-secondCommitted:
-			case <-time.After(10 * time.Second): // liveness bound: a serial flush never gets there
+			case <-time.After(60 * time.Second): // liveness bound: a serial flush never gets there
 				report("batch 2 never committed while batch 1 was settling: no overlap")
 			}
 		}

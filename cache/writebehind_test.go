@@ -515,7 +515,7 @@ func TestWriteBehindStopDrainsWithoutLeaks(t *testing.T) {
 	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
-	stopCtx, cancelStop := context.WithTimeout(ctx, 10*time.Second)
+	stopCtx, cancelStop := context.WithTimeout(ctx, 60*time.Second)
 	defer cancelStop()
 	if err := wb.Stop(stopCtx); err != nil {
 		t.Fatal(err)
