@@ -40,7 +40,11 @@ import (
 //     served from Redis while the Gate is closed, nor when it closed while
 //     the read was under way.
 //   - Entries that do not decode (unknown format, other encryption key,
-//     tampering) are misses, counted, and overwritten by the next fill.
+//     tampering) are misses, counted, and replaced by the reader's lease
+//     only while the key still holds the exact bytes that reader read: a
+//     tombstone or a value written in between wins, so a deleted analysis
+//     is never brought back by a reader that raced its delete (see
+//     docs/cache-aside.md, "Deleted analyses stay deleted").
 //
 // An Aside is safe for concurrent use.
 type Aside struct {
@@ -63,6 +67,10 @@ type AsideOptions struct {
 	// AfterLoad is a test hook: it runs between the Postgres load and the
 	// fill of a reader that holds the lease, to force a write in between.
 	AfterLoad func(key string)
+	// BeforeLease is a test hook: it runs between a reader's GET (a miss or
+	// an undecodable entry) and its attempt to take the lease, to force a
+	// write in between.
+	BeforeLease func(key string)
 }
 
 // NewAside returns an Aside on rdb. gate is shared with the other patterns
@@ -84,6 +92,16 @@ func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, gate *Gate, opt A
 // asideFill writes ARGV[2] with PX ARGV[3] only while KEYS[1] still holds
 // our lease ARGV[1] (token included): a write or delete in between wins.
 var asideFill = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0`)
+
+// asideReplace takes the lease ARGV[2] with PX ARGV[3] only while KEYS[1]
+// still holds exactly ARGV[1], the undecodable bytes the reader read: a
+// tombstone or a value written since that GET is never overwritten.
+var asideReplace = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
@@ -132,7 +150,7 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 		return a.loadOnly(ctx, load, Bypass)
 	}
 	raw, err := a.rdb.Get(ctx, key).Bytes()
-	overwrite := false
+	var undecodable []byte // the bytes to replace with our lease; nil: the key was absent
 	switch {
 	case err != nil && !errors.Is(err, redis.Nil):
 		a.metrics.Error(ctx, PatternAside, "get", key, err)
@@ -145,9 +163,10 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 	default:
 		e, derr := a.codec.Decode(raw)
 		if derr != nil {
-			// Safe to overwrite with our lease: our load starts after it.
+			// Replaced with our lease only if still these exact bytes:
+			// our load starts after it, and a write since our GET wins.
 			a.metrics.Error(ctx, PatternAside, "decode", key, derr)
-			overwrite = true
+			undecodable = raw
 			break
 		}
 		switch e.Kind {
@@ -167,17 +186,21 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 			return a.loadOnly(ctx, load, Miss)
 		}
 	}
-	return a.fill(ctx, key, overwrite, load)
+	return a.fill(ctx, key, undecodable, load)
 }
 
-// fill takes the lease, loads, and writes the entry if the lease survived.
-func (a *Aside) fill(ctx context.Context, key string, overwrite bool, load func(context.Context) ([]byte, int64, error)) (Result, error) {
+// fill takes the lease (SET NX on an absent key, or a compare-and-set on
+// the undecodable bytes read), loads, and writes the entry if the lease
+// survived.
+func (a *Aside) fill(ctx context.Context, key string, undecodable []byte, load func(context.Context) ([]byte, int64, error)) (Result, error) {
+	if a.opt.BeforeLease != nil {
+		a.opt.BeforeLease(key)
+	}
 	lease := a.codec.Lease(newToken())
 	var took bool
 	var err error
-	if overwrite {
-		err = a.rdb.Set(ctx, key, lease, a.opt.LeaseTTL).Err()
-		took = err == nil
+	if undecodable != nil {
+		took, err = asideReplace.Run(ctx, a.rdb, []string{key}, undecodable, lease, a.opt.LeaseTTL.Milliseconds()).Bool()
 	} else {
 		took, err = a.rdb.SetNX(ctx, key, lease, a.opt.LeaseTTL).Result()
 	}

@@ -45,6 +45,11 @@ func newAsideFixture(t *testing.T, opt AsideOptions) *asideFixture {
 
 func newAsideOn(t *testing.T, rdb *redis.Client, keys Keys, opt AsideOptions) *asideFixture {
 	t.Helper()
+	if opt.LeaseTTL == 0 {
+		// A lease lapsing mid-fill on a loaded machine would drop the fill
+		// that most tests expect; tests of the lease set it themselves.
+		opt.LeaseTTL = time.Minute
+	}
 	f := &asideFixture{rdb: rdb, codec: mustCodec(t), metrics: NewMetrics(nil, nil), gate: &Gate{}, keys: keys}
 	f.aside = NewAside(rdb, keys, f.codec, f.metrics, f.gate, opt)
 	return f
@@ -546,5 +551,60 @@ func TestAsideReportsThePatternOfTheEntry(t *testing.T) {
 	}
 	if n := l.calls.Load(); n != 0 {
 		t.Fatalf("%d loads from Postgres for entries that are all hits", n)
+	}
+}
+
+// A deleted analysis is never served again by a reader that raced its
+// delete: the tombstone lands between the reader's GET and its lease (the
+// key held an undecodable entry, or nothing), or between its load and its
+// fill. Each reader loads "not found"; then a delayed write-through of the
+// deleted version arrives, and the next read must still be a 404.
+func TestAsideTombstoneSurvivesRacingReader(t *testing.T) {
+	ctx := context.Background()
+	foreign := mustCodec(t) // another deploy's key: undecodable here
+	cases := []struct {
+		name        string
+		before      []byte // what the key holds before the reader's GET; nil: absent
+		beforeLease bool   // tombstone between GET and lease, else between load and fill
+	}{
+		{"undecodable, tombstone before the lease", foreign.Value(2, []byte("deleted")), true},
+		{"garbage, tombstone before the lease", []byte("not an entry"), true},
+		{"absent, tombstone before the lease", nil, true},
+		{"undecodable, tombstone before the fill", foreign.Value(2, []byte("deleted")), false},
+		{"absent, tombstone before the fill", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var f *asideFixture
+			tombstone := func(key string) {
+				if err := f.aside.Tombstone(ctx, key, 2); err != nil {
+					t.Error(err)
+				}
+			}
+			opt := AsideOptions{TTL: time.Hour, NegativeTTL: time.Hour, LeaseTTL: time.Minute}
+			if c.beforeLease {
+				opt.BeforeLease = tombstone
+			} else {
+				opt.AfterLoad = tombstone
+			}
+			f = newAsideFixture(t, opt)
+			key := f.keys.Analysis(uuid.New())
+			if c.before != nil {
+				f.rdb.Set(ctx, key, c.before, time.Hour)
+			}
+			gone := &loader{err: fmt.Errorf("get analysis: %w", domain.ErrAnalysisNotFound)}
+			if _, err := f.aside.Get(ctx, key, gone.load); !errors.Is(err, domain.ErrAnalysisNotFound) {
+				t.Fatalf("racing reader: %v, want not found", err)
+			}
+			if e := f.entry(t, key); e.Kind != KindNegative || e.Version != 2 {
+				t.Errorf("after the racing reader the key holds %c%d, want the tombstone N2", e.Kind, e.Version)
+			}
+			f.aside.opt.BeforeLease, f.aside.opt.AfterLoad = nil, nil
+			f.aside.Set(ctx, key, 2, []byte("deleted")) // delayed write-through of the deleted version
+			res, err := f.aside.Get(ctx, key, gone.load)
+			if !errors.Is(err, domain.ErrAnalysisNotFound) {
+				t.Fatalf("read after the delayed write-through: %+v (body %q), %v; want 404", res, res.Body, err)
+			}
+		})
 	}
 }

@@ -208,3 +208,45 @@ func TestInvalidatorRedisDownIsCacheUnavailable(t *testing.T) {
 		t.Errorf("%d Redis errors counted, want at least 4", got)
 	}
 }
+
+// scanIgnoringMatch is a client whose SCAN answers broad instead of the
+// MATCH it is given: a stand-in for a match that fails to confine (a bug in
+// escaping the prefix, a proxy that drops MATCH).
+type scanIgnoringMatch struct {
+	redis.UniversalClient
+	broad string
+}
+
+func (c scanIgnoringMatch) Scan(ctx context.Context, cursor uint64, _ string, count int64) *redis.ScanCmd {
+	return c.UniversalClient.Scan(ctx, cursor, c.broad, count)
+}
+
+// Even when SCAN returns keys outside the prefix, a pattern invalidation
+// deletes only keys inside it: every key is checked against the prefix.
+func TestInvalidatorPatternChecksEveryScannedKey(t *testing.T) {
+	f := newListsFixture(t)
+	base := f.keys.Prefix
+	keys := Keys{Prefix: base + "svc:"}
+	rdb := scanIgnoringMatch{UniversalClient: f.rdb, broad: EscapeGlob(base) + "*"}
+	inv := NewInvalidator(rdb, keys, f.metrics, NewTags(rdb, keys, f.metrics))
+	ctx := context.Background()
+	outside := []string{base + "other-service:analysis:a", base + "svc-sibling:analysis:b"}
+	inside := []string{keys.Prefix + "analysis:a", keys.Prefix + "analysis:b"}
+	for _, k := range append(append([]string{}, outside...), inside...) {
+		f.rdb.Set(ctx, k, "v", time.Minute)
+	}
+	n, err := inv.Pattern(ctx, "analysis:*")
+	if err != nil || n != int64(len(inside)) {
+		t.Errorf("Pattern = %d, %v; want %d", n, err, len(inside))
+	}
+	for _, k := range outside {
+		if f.rdb.Exists(ctx, k).Val() != 1 {
+			t.Errorf("%q outside the prefix was deleted", k)
+		}
+	}
+	for _, k := range inside {
+		if f.rdb.Exists(ctx, k).Val() != 0 {
+			t.Errorf("%q inside the prefix survived", k)
+		}
+	}
+}

@@ -20,7 +20,7 @@ import (
 )
 
 // listsFixture is what the list caches' tests share: the real Redis under a
-// prefix of their own, a codec with a random key, fresh metrics and backlog.
+// prefix of their own, a codec with a random key, fresh metrics and an open gate.
 type listsFixture struct {
 	rdb     *redis.Client
 	keys    Keys
@@ -279,5 +279,40 @@ func TestQueryHashIsHexSHA256(t *testing.T) {
 	h := QueryHash("owner=-")
 	if len(h) != 64 || strings.Trim(h, "0123456789abcdef") != "" || h == QueryHash("owner=- ") {
 		t.Fatalf("QueryHash = %q", h)
+	}
+}
+
+// A fill that raced a bump writes nothing, not even an unreachable page
+// under the version it read: the fill script compares the version.
+func TestNamespaceFillRacingBumpWritesNothing(t *testing.T) {
+	f := newListsFixture(t)
+	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	ctx := context.Background()
+	const query = "owner=racing"
+	var read int64
+	ns.afterLoad = func() {
+		ns.afterLoad = nil
+		v, err := ns.Version(ctx) // the version the reader read before its load
+		if err != nil {
+			t.Error(err)
+		}
+		read = v
+		if _, err := ns.Bump(ctx); err != nil {
+			t.Error(err)
+		}
+	}
+	r, err := ns.Get(ctx, query, func(context.Context) ([]byte, error) { return []byte("loaded before the bump"), nil })
+	if err != nil || r.Status != Miss {
+		t.Fatalf("racing read: %s, %v; want MISS", r.Status, err)
+	}
+	if read == 0 {
+		t.Fatal("the hook did not run")
+	}
+	if n := f.rdb.Exists(ctx, f.keys.NamespacePage(ns.Name(), read, QueryHash(query))).Val(); n != 0 {
+		t.Fatalf("the racing fill wrote its page under the retired version %d", read)
+	}
+	pages, _, err := f.rdb.Scan(ctx, 0, EscapeGlob(f.keys.namespacePages(ns.Name()))+"*", 1000).Result()
+	if err != nil || len(pages) != 0 {
+		t.Fatalf("pages after a racing fill: %q, %v; want none", pages, err)
 	}
 }

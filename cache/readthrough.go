@@ -301,6 +301,11 @@ func (r *ReadThrough) InsertMissing(ctx context.Context, items []domain.Analysis
 	return ids, change, nil
 }
 
+// ExistingIDs delegates to next.
+func (r *ReadThrough) ExistingIDs(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error) {
+	return r.next.ExistingIDs(ctx, ids)
+}
+
 // Stats delegates to next.
 func (r *ReadThrough) Stats(ctx context.Context) (*domain.Stats, error) { return r.next.Stats(ctx) }
 

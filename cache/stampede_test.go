@@ -56,7 +56,7 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 	t.Helper()
 	select {
 	case <-ch:
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
 	}
 }
@@ -86,7 +86,7 @@ func recv(t *testing.T, ch <-chan getResult, what string) getResult {
 	select {
 	case r := <-ch:
 		return r
-	case <-time.After(10 * time.Second):
+	case <-time.After(60 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
 		return getResult{}
 	}
@@ -100,7 +100,7 @@ func TestStampedeColdKeyTwoProcessesComputeOnce(t *testing.T) {
 	key := stampedeKey(t)
 	someoneWaits := make(chan struct{})
 	hooks := stampedeHooks{beforeWait: closer(someoneWaits)}
-	opt := StampedeOptions{TTL: time.Minute, LockTTL: 2 * time.Second, WaitTimeout: time.Minute}
+	opt := StampedeOptions{TTL: time.Minute, LockTTL: time.Minute, WaitTimeout: time.Minute}
 	a, b := newStampedeProcess(t, opt, hooks), newStampedeProcess(t, opt, hooks)
 
 	var computations atomic.Int64
@@ -181,7 +181,7 @@ func TestStampedeCoalescesInProcess(t *testing.T) {
 		select {
 		case <-allJoined:
 			return []byte(`1`), nil
-		case <-time.After(10 * time.Second):
+		case <-time.After(60 * time.Second):
 			return nil, errors.New("not every request joined a flight")
 		}
 	}
@@ -260,7 +260,8 @@ func TestStampedeHolderExtendsLease(t *testing.T) {
 	var extensions atomic.Int64
 	pastOneLease := make(chan struct{})
 	signal := closer(pastOneLease)
-	p := newStampedeProcess(t, StampedeOptions{LockTTL: 150 * time.Millisecond}, stampedeHooks{beforeExtend: func() {
+	// LockTTL 3s: an extension late by up to 2s (a loaded machine) still keeps the lock.
+	p := newStampedeProcess(t, StampedeOptions{LockTTL: 3 * time.Second}, stampedeHooks{beforeExtend: func() {
 		if extensions.Add(1) == 4 { // 4 × LockTTL/3 > LockTTL since the lock was taken
 			signal()
 		}
@@ -463,7 +464,9 @@ func TestStampedeDoubleCheckAfterAcquire(t *testing.T) {
 // holder's older result, stored last, does not replace the newer one.
 func TestStampedeWaitTimeoutComputesOnce(t *testing.T) {
 	key := stampedeKey(t)
-	a := newStampedeProcess(t, StampedeOptions{LockTTL: 150 * time.Millisecond}, stampedeHooks{})
+	// A's lease outlives the test (its lapse is not what is tested here); B's
+	// WaitTimeout is, and may be short: it only has to pass.
+	a := newStampedeProcess(t, StampedeOptions{LockTTL: time.Minute}, stampedeHooks{})
 	b := newStampedeProcess(t, StampedeOptions{WaitTimeout: 300 * time.Millisecond}, stampedeHooks{})
 
 	aComputing, bReturned := make(chan struct{}), make(chan struct{})

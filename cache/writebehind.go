@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/analysis-cache/service/domain"
 )
 
@@ -28,6 +30,15 @@ import (
 //     Postgres keeps its row. A negative
 //     entry, a tombstone or a lease is replaced (a re-ingested deleted id is
 //     recreated).
+//   - An item with a client-given id never shadows a committed row: Enqueue
+//     looks the client-given ids of the call up in Postgres (one query,
+//     ExistingIDs). An id found there gets no cache entry (its key is left
+//     as it is, so reads keep loading the committed row); when Postgres
+//     does not answer, no client-given id gets a W entry, and a negative
+//     entry, tombstone or lease at its key is unlinked, so reads load from
+//     Postgres until the flush. The item is queued either way (the flush
+//     inserts it only if its id is absent then). Ids the caller generated
+//     are written behind without a lookup.
 //   - Backpressure is exact: the script checks XLEN + n against MaxPending
 //     and appends in the same atomic step, and flushed entries are deleted
 //     (XACK + XDEL together), so XLEN is the backlog not yet in Postgres.
@@ -157,32 +168,51 @@ func NewWriteBehind(rdb Client, keys Keys, codec *Codec, repo domain.AnalysisRep
 	}
 }
 
+// existsTimeout bounds Enqueue's lookup of client-given ids, so a Postgres
+// that hangs delays an ingest by at most this long; past it the ids count
+// as unverified (no W entry), never as absent.
+const existsTimeout = time.Second
+
 // Enqueue accepts items: it sets Version to 1 and CreatedAt = UpdatedAt to
 // now (UTC, microseconds) on each item in place, then caches and appends
 // them all in one Redis round trip. items must have their ids set (the
-// caller keeps a client's id or generates one). It returns nil only once
-// Redis confirmed every item; EQUEUEFULL when the backlog would exceed
-// MaxPending (nothing is written); EQUEUEUNAVAILABLE when Redis failed.
+// caller keeps a client's id or generates one); generated[i] reports that
+// the caller generated items[i].ID for this call (nil: every id is
+// client-given). A client-given id is cached as a W entry only when
+// Postgres confirmed it does not exist (see the type's guarantees). It
+// returns nil only once Redis confirmed every item; EQUEUEFULL when the
+// backlog would exceed MaxPending (nothing is written); EQUEUEUNAVAILABLE
+// when Redis failed. A failed lookup in Postgres is logged and never fails
+// the ingest.
 //
 // A Redis failure after the script ran (a lost reply) is ambiguous: the
 // items may be queued although the caller got an error. They are then
 // flushed normally; a retry with the same ids is harmless.
-func (w *WriteBehind) Enqueue(ctx context.Context, items []domain.Analysis) error {
+func (w *WriteBehind) Enqueue(ctx context.Context, items []domain.Analysis, generated []bool) error {
 	if len(items) == 0 {
 		return nil
 	}
+	existing, verified := w.lookUpGiven(ctx, items, generated)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	keys := make([]string, 1, 1+len(items))
 	keys[0] = w.stream
-	args := make([]any, 1, 1+3*len(items))
+	args := make([]any, 1, 1+4*len(items))
 	args[0] = w.opt.MaxPending
 	var body []byte
 	for i := range items {
 		a := &items[i]
 		a.Version, a.CreatedAt, a.UpdatedAt = 1, now, now
 		body = a.AppendJSON(body[:0])
+		mode := wbCache
+		switch {
+		case generated != nil && generated[i]:
+		case !verified:
+			mode = wbUnverified
+		case existing[a.ID]:
+			mode = wbExists
+		}
 		keys = append(keys, w.keys.Analysis(a.ID))
-		args = append(args, a.ID.String(), w.codec.WrittenBehind(1, body), spreadTTL(w.opt.EntryTTL, w.opt.Jitter).Milliseconds())
+		args = append(args, a.ID.String(), w.codec.WrittenBehind(1, body), spreadTTL(w.opt.EntryTTL, w.opt.Jitter).Milliseconds(), mode)
 	}
 	n, err := wbEnqueue.Run(ctx, w.rdb, keys, args...).Int64()
 	if err != nil {
@@ -194,6 +224,41 @@ func (w *WriteBehind) Enqueue(ctx context.Context, items []domain.Analysis) erro
 		return domain.Errorf(domain.EQUEUEFULL, "Write-behind queue is full")
 	}
 	return nil
+}
+
+// The cache modes of wbEnqueue, one per item.
+const (
+	wbCache      = "W" // the id is new: write the W entry unless a real value is cached
+	wbUnverified = "U" // the id may exist: unlink a non-value so reads load from Postgres
+	wbExists     = "E" // the id exists: leave its key alone
+)
+
+// lookUpGiven returns which client-given ids of items exist in Postgres.
+// verified is false when Postgres did not answer; existing is then nil.
+// With no client-given id it answers verified without a query.
+func (w *WriteBehind) lookUpGiven(ctx context.Context, items []domain.Analysis, generated []bool) (existing map[uuid.UUID]bool, verified bool) {
+	var given []uuid.UUID
+	for i := range items {
+		if generated == nil || !generated[i] {
+			given = append(given, items[i].ID)
+		}
+	}
+	if len(given) == 0 {
+		return nil, true
+	}
+	lctx, cancel := context.WithTimeout(ctx, existsTimeout)
+	defer cancel()
+	found, err := w.repo.ExistingIDs(lctx, given)
+	if err != nil {
+		w.log.WarnContext(ctx, "write-behind: client-given ids not looked up in Postgres; they are queued but not cached until flushed",
+			slog.Int("ids", len(given)), slog.Any("error", err))
+		return nil, false
+	}
+	existing = make(map[uuid.UUID]bool, len(found))
+	for _, id := range found {
+		existing[id] = true
+	}
+	return existing, true
 }
 
 // Pending returns the backlog: entries accepted and not yet committed to

@@ -81,13 +81,13 @@ func TestWriteBehindSurvivesRedisCrashWithAOF(t *testing.T) {
 		for i := range items {
 			items[i] = newWBItem(uuid.New(), fmt.Sprint("aof", b, "-", i))
 		}
-		if err := wb.Enqueue(ctx, items); err != nil {
+		if err := wb.Enqueue(ctx, items, nil); err != nil {
 			t.Fatal(err)
 		}
 		accepted = append(accepted, wbIDs(items)...)
 	}
 	srv.kill()
-	if err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "down")}); domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE {
+	if err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "down")}, nil); domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE {
 		t.Fatalf("Enqueue with Redis dead = %v, want EQUEUEUNAVAILABLE", err)
 	}
 	srv.start(t)

@@ -42,7 +42,7 @@ func newWBFixture(t *testing.T) *wbFixture {
 	}
 	rdb := redis.NewClient(ropt)
 	t.Cleanup(func() { rdb.Close() })
-	return newWBFixtureOn(t, rdb, openWBRepo(t, env.DatabaseURL), Keys{Prefix: env.RedisPrefix + "wb-" + t.Name() + ":"})
+	return newWBFixtureOn(t, rdb, openWBRepo(t, env.DatabaseURL), Keys{Prefix: env.UniquePrefix("wb")})
 }
 
 func newWBFixtureOn(t testing.TB, rdb *redis.Client, repo *repository.Postgres, keys Keys) *wbFixture {
@@ -149,7 +149,7 @@ func (f *wbFixture) groupPending(t *testing.T) int64 {
 // (a liveness bound, not a timing assertion).
 func wbWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -32,7 +32,7 @@ func TestWriteBehindPipelineSettlesWhileNextBatchCommits(t *testing.T) {
 	for i := range 6 {
 		items = append(items, newWBItem(owner, fmt.Sprint("p", i)))
 	}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -65,7 +65,7 @@ func TestWriteBehindPipelineSettlesWhileNextBatchCommits(t *testing.T) {
 		if settles.Add(1) == 1 {
 			select {
 			case <-secondCommitted:
-			case <-time.After(10 * time.Second): // liveness bound: a serial flush never gets there
+			case <-time.After(60 * time.Second): // liveness bound: a serial flush never gets there
 				report("batch 2 never committed while batch 1 was settling: no overlap")
 			}
 		}
@@ -110,7 +110,7 @@ func TestWriteBehindPipelineKeepsBatchFetchedAheadOfFailure(t *testing.T) {
 	for i := range 6 {
 		items = append(items, newWBItem(owner, fmt.Sprint("f", i)))
 	}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	crash := errors.New("simulated crash after commit")

@@ -11,7 +11,8 @@ import "github.com/redis/go-redis/v9"
 // wbEnqueue caches and appends n analyses, or nothing when the backlog is full.
 //
 // KEYS[1] = stream, KEYS[1+i] = cache key of item i.
-// ARGV[1] = max pending; then per item i: id, sealed entry, TTL in ms.
+// ARGV[1] = max pending; then per item i: id, sealed entry, TTL in ms,
+// cache mode (wbCache "W", wbUnverified "U", wbExists "E"; writebehind.go).
 // Returns n, or -1 when XLEN + n > max pending (nothing written).
 // The check and the appends are one atomic step, so concurrent ingests
 // cannot overshoot the limit together.
@@ -21,14 +22,21 @@ if redis.call('XLEN', KEYS[1]) + n > tonumber(ARGV[1]) then
   return -1
 end
 for i = 1, n do
-  local b = 3 * i - 1
-  local key, v = KEYS[i + 1], ARGV[b + 1]
-  local cur = redis.call('GET', key)
-  -- Never overwrite a real value (V, or W of an earlier ingest): an
-  -- existing id keeps its cached row.
-  local kind = cur and string.byte(cur, 1) == 1 and string.byte(cur, 2)
-  if not (kind == 86 or kind == 87) then
-    redis.call('SET', key, v, 'PX', ARGV[b + 2])
+  local b = 4 * i - 2
+  local key, v, mode = KEYS[i + 1], ARGV[b + 1], ARGV[b + 3]
+  if mode ~= 'E' then
+    local cur = redis.call('GET', key)
+    -- Never overwrite a real value (V, or W of an earlier ingest): an
+    -- existing id keeps its cached row.
+    local kind = cur and string.byte(cur, 1) == 1 and string.byte(cur, 2)
+    if not (kind == 86 or kind == 87) then
+      if mode == 'W' then
+        redis.call('SET', key, v, 'PX', ARGV[b + 2])
+      elseif cur then
+        -- The id may exist: no W, and no stale "not found" either.
+        redis.call('UNLINK', key)
+      end
+    end
   end
   redis.call('XADD', KEYS[1], '*', 'id', ARGV[b], 'v', v)
 end

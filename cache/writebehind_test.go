@@ -27,7 +27,7 @@ func TestWriteBehindEnqueueHitThenFlushOnce(t *testing.T) {
 	wb, m := f.writeBehind("a", wbFast)
 	owner := uuid.New()
 	items := []domain.Analysis{newWBItem(owner, "one"), newWBItem(owner, "two"), newWBItem(owner, "three")}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range items {
@@ -98,13 +98,13 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 	// The same id twice in one call: the first wins, in the cache and in Postgres.
 	first, second := newWBItem(owner, "first"), newWBItem(owner, "second")
 	second.ID = first.ID
-	if err := wb.Enqueue(ctx, []domain.Analysis{first, second}); err != nil {
+	if err := wb.Enqueue(ctx, []domain.Analysis{first, second}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// And again in a later call (across batches), with other content.
 	third := newWBItem(owner, "third")
 	third.ID = first.ID
-	if err := wb.Enqueue(ctx, []domain.Analysis{third}); err != nil {
+	if err := wb.Enqueue(ctx, []domain.Analysis{third}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := wb.Flush(ctx); err != nil || n != 3 {
@@ -122,15 +122,18 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 	}
 
 	// An id that already exists in Postgres (not cached): the ingest is
-	// visible until the flush, then the cache entry goes and the row is unchanged.
+	// never cached, and the row is unchanged after the flush.
 	existing := newWBItem(owner, "existing")
 	if _, err := f.repo.Create(ctx, &existing); err != nil {
 		t.Fatal(err)
 	}
 	intruder := newWBItem(owner, "intruder")
 	intruder.ID = existing.ID
-	if err := wb.Enqueue(ctx, []domain.Analysis{intruder}); err != nil {
+	if err := wb.Enqueue(ctx, []domain.Analysis{intruder}, nil); err != nil {
 		t.Fatal(err)
+	}
+	if e, ok := f.cached(t, existing.ID); ok {
+		t.Fatalf("before the flush the cache answers the ingest of an existing id: %c%d %s", e.Kind, e.Version, e.Body)
 	}
 	if _, err := wb.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -155,7 +158,7 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 	f.rdb.Set(ctx, f.keys.Analysis(cachedRow.ID), real, time.Minute)
 	other := newWBItem(owner, "other")
 	other.ID = cachedRow.ID
-	if err := wb.Enqueue(ctx, []domain.Analysis{other}); err != nil {
+	if err := wb.Enqueue(ctx, []domain.Analysis{other}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.rdb.Get(ctx, f.keys.Analysis(cachedRow.ID)).Val(); got != string(real) {
@@ -170,7 +173,7 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 
 	// A replayed batch (the same stream entries again) creates nothing.
 	replay := []domain.Analysis{newWBItem(owner, "r1"), newWBItem(owner, "r2")}
-	if err := wb.Enqueue(ctx, replay); err != nil {
+	if err := wb.Enqueue(ctx, replay, nil); err != nil {
 		t.Fatal(err)
 	}
 	entries := f.rdb.XRange(ctx, streamKey(f.keys), "-", "+").Val()
@@ -203,7 +206,7 @@ func TestWriteBehindSettlesCacheToPostgres(t *testing.T) {
 	for i := range items {
 		items[i] = newWBItem(owner, fmt.Sprint("s", i))
 	}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	key := func(i int) string { return f.keys.Analysis(items[i].ID) }
@@ -246,7 +249,7 @@ func TestWriteBehindPoisonIsDeadLetteredWithoutBlockingOthers(t *testing.T) {
 	}
 	bad := 5.0 // violates analyses_score_check: rejected by Postgres, not by decoding
 	items[4].Score = &bad
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	// An entry that does not decode at all.
@@ -302,7 +305,7 @@ func TestWriteBehindPostgresOutageLosesNothing(t *testing.T) {
 
 	proxy.cut()
 	// Postgres down: ingest still succeeds.
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatalf("Enqueue with Postgres down: %v", err)
 	}
 	// An admin flush reports the outage and keeps everything.
@@ -336,7 +339,7 @@ func TestWriteBehindClaimsFromDeadConsumer(t *testing.T) {
 	ctx := context.Background()
 	a, _ := f.writeBehind("a", wbFast)
 	items := []domain.Analysis{newWBItem(uuid.New(), "c1"), newWBItem(uuid.New(), "c2")}
-	if err := a.Enqueue(ctx, items); err != nil {
+	if err := a.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Consumer a reads the entries and dies before flushing them.
@@ -374,7 +377,7 @@ func TestWriteBehindCrashBetweenCommitAndAck(t *testing.T) {
 	a.afterCommit = func() error { return errors.New("simulated crash after commit") }
 	owner := uuid.New()
 	items := []domain.Analysis{newWBItem(owner, "k1"), newWBItem(owner, "k2")}
-	if err := a.Enqueue(ctx, items); err != nil {
+	if err := a.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.Flush(ctx); err == nil {
@@ -405,7 +408,7 @@ func TestWriteBehindConcurrentFlushersSettleOnce(t *testing.T) {
 	a, am := f.writeBehind("a", wbFast)
 	b, bm := f.writeBehind("b", wbFast)
 	items := []domain.Analysis{newWBItem(uuid.New(), "x1"), newWBItem(uuid.New(), "x2"), newWBItem(uuid.New(), "x3")}
-	if err := a.Enqueue(ctx, items); err != nil {
+	if err := a.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	committed, release := make(chan struct{}), make(chan struct{})
@@ -450,7 +453,7 @@ func TestWriteBehindBackpressure(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), fmt.Sprint("b", i))})
+			err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), fmt.Sprint("b", i))}, nil)
 			mu.Lock()
 			defer mu.Unlock()
 			switch domain.ErrorCode(err) {
@@ -469,7 +472,7 @@ func TestWriteBehindBackpressure(t *testing.T) {
 	}
 	// A refused batch writes nothing, not even its cache entries.
 	refused := newWBItem(uuid.New(), "refused")
-	err := wb.Enqueue(ctx, []domain.Analysis{refused})
+	err := wb.Enqueue(ctx, []domain.Analysis{refused}, nil)
 	if domain.ErrorCode(err) != domain.EQUEUEFULL || domain.ErrorMessage(err) != "Write-behind queue is full" {
 		t.Fatalf("Enqueue over the limit = %v", err)
 	}
@@ -480,7 +483,7 @@ func TestWriteBehindBackpressure(t *testing.T) {
 	if _, err := wb.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := wb.Enqueue(ctx, []domain.Analysis{refused}); err != nil {
+	if err := wb.Enqueue(ctx, []domain.Analysis{refused}, nil); err != nil {
 		t.Fatalf("Enqueue after the flush: %v", err)
 	}
 
@@ -488,7 +491,7 @@ func TestWriteBehindBackpressure(t *testing.T) {
 	closed := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer closed.Close()
 	down := NewWriteBehind(closed, f.keys, f.codec, f.repo, f.lists, NewMetrics(nil, wbQuietLog), wbQuietLog, wbFast)
-	err = down.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "down")})
+	err = down.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "down")}, nil)
 	if domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE || domain.ErrorMessage(err) != "Write-behind queue unavailable" {
 		t.Fatalf("Enqueue with Redis down = %v, want EQUEUEUNAVAILABLE", err)
 	}
@@ -509,10 +512,10 @@ func TestWriteBehindStopDrainsWithoutLeaks(t *testing.T) {
 	for i := range items {
 		items[i] = newWBItem(uuid.New(), fmt.Sprint("d", i))
 	}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
-	stopCtx, cancelStop := context.WithTimeout(ctx, 10*time.Second)
+	stopCtx, cancelStop := context.WithTimeout(ctx, 60*time.Second)
 	defer cancelStop()
 	if err := wb.Stop(stopCtx); err != nil {
 		t.Fatal(err)
@@ -536,13 +539,13 @@ func TestWriteBehindUndecodableAfterKeyChange(t *testing.T) {
 	ctx := context.Background()
 	old, _ := f.writeBehind("old", wbFast)
 	lost := newWBItem(uuid.New(), "lost")
-	if err := old.Enqueue(ctx, []domain.Analysis{lost}); err != nil {
+	if err := old.Enqueue(ctx, []domain.Analysis{lost}, nil); err != nil {
 		t.Fatal(err)
 	}
 	restarted := newWBFixtureOn(t, f.rdb, f.repo, f.keys) // same Redis and prefix, new key
 	wb, m := restarted.writeBehind("new", wbFast)
 	kept := newWBItem(uuid.New(), "kept")
-	if err := wb.Enqueue(ctx, []domain.Analysis{kept}); err != nil {
+	if err := wb.Enqueue(ctx, []domain.Analysis{kept}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := wb.Flush(ctx); err != nil || n != 1 {
@@ -579,7 +582,7 @@ func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
 	owner := uuid.New()
 	patched, deleted := newWBItem(owner, "patched"), newWBItem(owner, "deleted")
 	items := []domain.Analysis{patched, deleted}
-	if err := wb.Enqueue(ctx, items); err != nil {
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
 	patched, deleted = items[0], items[1] // Enqueue set version and timestamps
@@ -588,7 +591,7 @@ func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
 	// A second ingest of the same id keeps the first one's entry.
 	again := newWBItem(owner, "again")
 	again.ID = patched.ID
-	if err := wb.Enqueue(ctx, []domain.Analysis{again}); err != nil {
+	if err := wb.Enqueue(ctx, []domain.Analysis{again}, nil); err != nil {
 		t.Fatal(err)
 	}
 	get("after a second ingest of the id", patched, PatternWriteBehind, 1)
@@ -611,5 +614,89 @@ func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
 	aside.Tombstone(ctx, f.keys.Analysis(deleted.ID), 1)
 	if e, ok := f.cached(t, deleted.ID); !ok || e.Kind != KindNegative || e.Version != 1 {
 		t.Fatalf("after a DELETE of v1 the cache holds %+v (present %v), want N1", e, ok)
+	}
+}
+
+// TestWriteBehindClientIDsNeverShadowCommittedRows: with the flusher
+// stopped, a bulk item whose client-given id names a committed row (its
+// cache entry expired) is never served in place of that row, whether
+// Postgres answered the lookup or not. New client-given ids are still
+// write-behind hits when Postgres answers, and generated ids always are.
+func TestWriteBehindClientIDsNeverShadowCommittedRows(t *testing.T) {
+	env := testenv.Get(t)
+	ctx := context.Background()
+	proxy := startWBProxy(t, wbPGTarget(t, env.DatabaseURL))
+	f := newWBFixture(t)
+	direct := f.repo // what readers load from
+	f.repo = openWBRepo(t, wbViaProxy(t, env.DatabaseURL, proxy))
+	wb, _ := f.writeBehind("a", wbFast) // never Run: nothing is flushed
+	aside := NewAside(f.rdb, f.keys, f.codec, f.metrics, &Gate{}, AsideOptions{})
+	owner := uuid.New()
+	load := func(id uuid.UUID) func(context.Context) ([]byte, int64, error) {
+		return func(ctx context.Context) ([]byte, int64, error) {
+			a, err := direct.Get(ctx, id)
+			if err != nil {
+				return nil, 0, err
+			}
+			return a.AppendJSON(nil), a.Version, nil
+		}
+	}
+	// committed returns a row of Postgres, with no cache entry (expired).
+	committed := func(title string) domain.Analysis {
+		a := newWBItem(owner, title)
+		if _, err := direct.Create(ctx, &a); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	// clash returns a bulk item carrying row's id with other content.
+	clash := func(row domain.Analysis) domain.Analysis {
+		a := newWBItem(owner, "ingested-over-"+row.Title)
+		a.ID = row.ID
+		return a
+	}
+	// servesRow checks that a read of row's id answers the committed row.
+	servesRow := func(what string, row domain.Analysis) {
+		t.Helper()
+		res, err := aside.Get(ctx, f.keys.Analysis(row.ID), load(row.ID))
+		if err != nil || !bytes.Equal(res.Body, row.AppendJSON(nil)) || res.Version != row.Version {
+			t.Errorf("%s: Get = %s %s v%d %q, %v; want the committed row v%d", what, res.Status, res.Pattern, res.Version, res.Body, err, row.Version)
+		}
+	}
+	isWriteBehindHit := func(what string, a domain.Analysis) {
+		t.Helper()
+		res, err := aside.Get(ctx, f.keys.Analysis(a.ID), func(context.Context) ([]byte, int64, error) {
+			return nil, 0, errors.New("went to Postgres")
+		})
+		if err != nil || res.Status != Hit || res.Pattern != PatternWriteBehind || !bytes.Equal(res.Body, a.AppendJSON(nil)) {
+			t.Errorf("%s: Get = %+v, %v; want a write-behind HIT of the ingest", what, res, err)
+		}
+	}
+
+	// Postgres answers: the existing id gets no W, a new client-given id does.
+	rowUp := committed("up")
+	fresh := newWBItem(owner, "fresh")
+	items := []domain.Analysis{clash(rowUp), fresh}
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
+		t.Fatal(err)
+	}
+	servesRow("existing id, Postgres up", rowUp)
+	isWriteBehindHit("new client-given id, Postgres up", items[1])
+
+	// Postgres does not answer: no client-given id gets a W (a stale
+	// "not found" at its key goes too); a generated id still does.
+	rowDown, rowNegative := committed("down"), committed("negative")
+	f.rdb.Set(ctx, f.keys.Analysis(rowNegative.ID), f.codec.Negative(0), time.Hour)
+	generated := newWBItem(owner, "generated")
+	proxy.cut()
+	items = []domain.Analysis{clash(rowDown), clash(rowNegative), generated}
+	if err := wb.Enqueue(ctx, items, []bool{false, false, true}); err != nil {
+		t.Fatalf("Enqueue with Postgres down: %v", err)
+	}
+	servesRow("existing id, Postgres down", rowDown)
+	servesRow("existing id cached as not found, Postgres down", rowNegative)
+	isWriteBehindHit("generated id, Postgres down", items[2])
+	if n := f.xlen(t, streamKey(f.keys)); n != 5 {
+		t.Fatalf("stream holds %d entries, want 5 (every item is queued)", n)
 	}
 }

@@ -50,6 +50,11 @@ type AnalysisRepository interface {
 	// them is logged atomically with them (Version 0); otherwise it is zero.
 	InsertMissing(ctx context.Context, items []Analysis) ([]uuid.UUID, Change, error)
 
+	// ExistingIDs returns those of ids that are stored, in one query, in no
+	// particular order. Write-behind ingest uses it so that an item with a
+	// client-given id never shadows a committed row in the cache.
+	ExistingIDs(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error)
+
 	// Stats aggregates over all analyses. It is expensive by design.
 	Stats(ctx context.Context) (*Stats, error)
 

@@ -13,8 +13,10 @@ import (
 // admin flush: write-behind through cache.WriteBehind.
 //
 // Guarantees: Ingest answers only once every item is durable in Redis
-// (cached and in the stream, one round trip); a client-given id is kept, so
-// resending a batch creates nothing new; ids come back in item order.
+// (in the stream, and cached for a new id; one round trip); a client-given
+// id is kept, so resending a batch creates nothing new, and it never
+// shadows an existing row in the cache (cache.WriteBehind.Enqueue looks it
+// up; ids Ingest generated are not looked up); ids come back in item order.
 type Ingest struct {
 	wb *cache.WriteBehind
 }
@@ -30,10 +32,11 @@ func NewIngest(w *cache.WriteBehind) *Ingest { return &Ingest{wb: w} }
 // both cases no id is returned. items is modified in place.
 func (s *Ingest) Ingest(ctx context.Context, items []domain.Analysis) ([]uuid.UUID, error) {
 	ids := make([]uuid.UUID, len(items))
+	generated := make([]bool, len(items))
 	for i := range items {
 		a := &items[i]
 		if a.ID == uuid.Nil {
-			a.ID = uuid.New()
+			a.ID, generated[i] = uuid.New(), true
 		}
 		if a.Status == "" {
 			a.Status = domain.StatusPending
@@ -43,7 +46,7 @@ func (s *Ingest) Ingest(ctx context.Context, items []domain.Analysis) ([]uuid.UU
 		}
 		ids[i] = a.ID
 	}
-	if err := s.wb.Enqueue(ctx, items); err != nil {
+	if err := s.wb.Enqueue(ctx, items, generated); err != nil {
 		return nil, err
 	}
 	return ids, nil

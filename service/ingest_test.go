@@ -45,7 +45,7 @@ func newIngestOn(t *testing.T, maxPending int64) (*Ingest, *cache.Codec, *redis.
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := cache.Keys{Prefix: env.RedisPrefix + "ingest-" + t.Name() + ":"}
+	keys := cache.Keys{Prefix: env.UniquePrefix("ingest")}
 	m := cache.NewMetrics(nil, quiet)
 	wb := cache.NewWriteBehind(rdb, keys, codec, repo, cache.NewListInvalidation(rdb, keys, m), m, quiet,
 		cache.WriteBehindOptions{MaxPending: maxPending})

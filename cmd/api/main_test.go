@@ -28,13 +28,17 @@ func testConfig(t *testing.T, overrides map[string]string) Config {
 	t.Helper()
 	env := testenv.Get(t)
 	vars := map[string]string{
-		"PORT":                 "0",
-		"DATABASE_URL":         env.DatabaseURL,
-		"REDIS_URL":            env.RedisURL,
-		"CACHE_PREFIX":         env.RedisPrefix,
-		"ADMIN_TOKEN":          testAdminToken,
-		"CACHE_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-		"LOG_LEVEL":            "warn",
+		"PORT":         "0",
+		"DATABASE_URL": env.DatabaseURL,
+		"REDIS_URL":    env.RedisURL,
+		"CACHE_PREFIX": env.RedisPrefix,
+		"ADMIN_TOKEN":  testAdminToken,
+		// The 50ms default would turn a slow reply on a loaded machine into a
+		// BYPASS; tests of an unreachable Redis override it.
+		"REDIS_TIMEOUT":              "30s",
+		"WRITE_BEHIND_REDIS_TIMEOUT": "30s",
+		"CACHE_ENCRYPTION_KEY":       "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"LOG_LEVEL":                  "warn",
 	}
 	for k, v := range overrides {
 		vars[k] = v
@@ -114,6 +118,7 @@ func startProcess(t *testing.T, overrides map[string]string) *Process {
 	vars := map[string]string{
 		"PORT": strconv.Itoa(port), "DATABASE_URL": env.DatabaseURL, "REDIS_URL": env.RedisURL,
 		"CACHE_PREFIX": env.RedisPrefix, "ADMIN_TOKEN": testAdminToken, "LOG_LEVEL": "warn",
+		"REDIS_TIMEOUT": "30s", "WRITE_BEHIND_REDIS_TIMEOUT": "30s", // see testConfig
 		"CACHE_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	}
 	for k, v := range overrides {

@@ -30,14 +30,16 @@ import (
 // 202 is in Postgres exactly once and readable.
 func TestWriteBehindSurvivesKill9(t *testing.T) {
 	env := testenv.Get(t)
+	prefix := env.UniquePrefix("kill9") // a stream and consumer group of this run only
 	overrides := map[string]string{
 		"WRITE_BEHIND_BATCH_SIZE":     "20",
 		"WRITE_BEHIND_FLUSH_INTERVAL": "100ms",
+		"CACHE_PREFIX":                prefix,
 	}
 	proxy := startPGProxy(t, env.DatabaseURL)
 	first := startProcess(t, map[string]string{
 		"WRITE_BEHIND_BATCH_SIZE": "20", "WRITE_BEHIND_FLUSH_INTERVAL": "100ms",
-		"DATABASE_URL": proxy.dsn,
+		"DATABASE_URL": proxy.dsn, "CACHE_PREFIX": prefix,
 	})
 
 	var (
@@ -80,7 +82,7 @@ func TestWriteBehindSurvivesKill9(t *testing.T) {
 	ctx := context.Background()
 	rdb := redis.NewClient(mustRedisOptions(t, env.RedisURL))
 	defer rdb.Close()
-	stream := env.RedisPrefix + "wb:stream"
+	stream := prefix + "wb:stream"
 	backlog := rdb.XLen(ctx, stream).Val()
 	onDead := rdb.XPending(ctx, stream, "flushers").Val()
 	t.Logf("kill -9 after %d ids accepted: %d not yet in Postgres, %d delivered to the dead consumer", len(accepted), backlog, onDead.Count)
@@ -122,7 +124,8 @@ func TestWriteBehindSurvivesKill9(t *testing.T) {
 // X-Cache-Pattern: write-behind; still so after the flush (the entry is the
 // row that won), and cache-aside once a PATCH wrote version 2 through.
 func TestBulkIDsAreWriteBehindHits(t *testing.T) {
-	base := startServer(t, map[string]string{"WRITE_BEHIND_FLUSH_INTERVAL": "200ms"})
+	base := startServer(t, map[string]string{"WRITE_BEHIND_FLUSH_INTERVAL": "200ms",
+		"CACHE_PREFIX": testenv.Get(t).UniquePrefix("bulk")})
 	ids, ok := postBulk(base, 0, 0)
 	if !ok || len(ids) == 0 {
 		t.Fatal("bulk ingest was not accepted")

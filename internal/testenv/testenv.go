@@ -14,6 +14,12 @@
 //	func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 //
 // and in a test: env := testenv.Get(t).
+//
+// Database and prefix names carry a scratch.Stamp (creation time, pid,
+// host). A run that crashed before its cleanup (a panic in a test goroutine
+// skips it) leaves them behind; the next Run on any package drops the
+// leftovers first: those of a process of this host that no longer exists,
+// and any older than LeftoverAge.
 package testenv
 
 import (
@@ -41,6 +47,19 @@ type Env struct {
 	// RedisPrefix is unique to this package run; every key it leaves is deleted after it.
 	RedisPrefix string
 }
+
+// UniquePrefix returns a key prefix under RedisPrefix that no other call
+// returns: label, then random characters (no glob characters), then ":".
+// Tests that keep state under fixed key names (a stream, a consumer group)
+// take one per run, so repetitions (go test -count=N) share nothing.
+func (e *Env) UniquePrefix(label string) string {
+	return e.RedisPrefix + scratch.Name(label+"-") + ":"
+}
+
+// LeftoverAge is the age past which Run drops another run's database and
+// keys even when it cannot tell whether that run's process is alive (it ran
+// on another host): far above any test timeout this project uses.
+const LeftoverAge = 3 * time.Hour
 
 var current *Env
 
@@ -76,7 +95,8 @@ func Run(m *testing.M) (code int) {
 		return 1
 	}
 
-	suffix := scratch.Name("")
+	sweepLeftovers(dbServer, redisURL)
+	suffix := scratch.Now().Name("")
 	dbURL, dropDB, err := createDatabase(dbServer, "t_"+suffix)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testenv:", err)
@@ -212,6 +232,28 @@ func deletePrefix(redisURL, prefix string) {
 	defer cancel()
 	if _, err := scratch.DeletePrefix(ctx, c, prefix); err != nil {
 		fmt.Fprintln(os.Stderr, "testenv: delete keys:", err)
+	}
+}
+
+// sweepLeftovers drops the databases ("t_{stamp}...") and keys
+// ("test:{stamp}:...") of runs that are over (scratch.Stamp.Leftover). It
+// never fails the run: errors are reported on stderr.
+func sweepLeftovers(dbServer, redisURL string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if dropped, err := scratch.DropLeftoverDatabases(ctx, dbServer, "t_", LeftoverAge); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: sweep leftover databases:", err)
+	} else if len(dropped) > 0 {
+		fmt.Fprintf(os.Stderr, "testenv: dropped %d leftover databases of crashed runs\n", len(dropped))
+	}
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return
+	}
+	c := redis.NewClient(opt)
+	defer c.Close()
+	if _, err := scratch.DeleteLeftoverPrefixes(ctx, c, "test:", LeftoverAge); err != nil {
+		fmt.Fprintln(os.Stderr, "testenv: sweep leftover keys:", err)
 	}
 }
 

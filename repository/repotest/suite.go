@@ -53,6 +53,7 @@ func RunSuite(t *testing.T, newRepo func(t *testing.T) domain.AnalysisRepository
 		{"ListFiltersOrderPaging", testList},
 		{"ListByOwner", testListByOwner},
 		{"InsertMissingIdempotent", testInsertMissing},
+		{"ExistingIDs", testExistingIDs},
 		{"StatsEmpty", testStatsEmpty},
 		{"Stats", testStats},
 		{"Ping", func(t *testing.T, r domain.AnalysisRepository) {
@@ -493,6 +494,27 @@ func testListByOwner(t *testing.T, r domain.AnalysisRepository) {
 		t.Fatalf("ListByOwner of nobody: %v", err)
 	}
 	samePage(t, "ListByOwner of an owner with nothing", p, nil, 0)
+}
+
+func testExistingIDs(t *testing.T, r domain.AnalysisRepository) {
+	ctx := context.Background()
+	owner := uuid.New()
+	a := mustCreate(t, r, NewAnalysis(owner, "a"))
+	b := mustCreate(t, r, NewAnalysis(owner, "b"))
+	gone := mustCreate(t, r, NewAnalysis(owner, "gone"))
+	if _, _, err := r.Delete(ctx, gone.ID, nil); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	got, err := r.ExistingIDs(ctx, []uuid.UUID{uuid.New(), b.ID, gone.ID, a.ID})
+	if err != nil {
+		t.Fatalf("ExistingIDs: %v", err)
+	}
+	if !sameIDs(got, []uuid.UUID{a.ID, b.ID}) {
+		t.Fatalf("ExistingIDs = %v, want %v and %v only", got, a.ID, b.ID)
+	}
+	if got, err := r.ExistingIDs(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("ExistingIDs(nil) = %v, %v; want none", got, err)
+	}
 }
 
 func testInsertMissing(t *testing.T, r domain.AnalysisRepository) {
