@@ -228,7 +228,7 @@ func (a *Aside) loadOnly(ctx context.Context, load func(context.Context) ([]byte
 // error is counted and an UNLINK of key waits in the Backlog (reads bypass
 // Redis until it is applied), and Set returns nil.
 func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte) error {
-	a.guarded(ctx, PatternWriteThough, "set", key, version, a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter))
+	a.guarded(ctx, PatternWriteThrough, "set", key, version, a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter))
 	return nil
 }
 
@@ -237,7 +237,7 @@ func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte)
 // older that arrives later loses. When Redis refuses, an UNLINK of key
 // waits in the Backlog as for Set, and Tombstone returns nil.
 func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error {
-	a.guarded(ctx, PatternWriteThough, "tombstone", key, version, a.codec.Negative(version), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
+	a.guarded(ctx, PatternWriteThrough, "tombstone", key, version, a.codec.Negative(version), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
 	return nil
 }
 
