@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -137,6 +138,11 @@ func (c *Config) validate(r *envReader) {
 			check(false, "CACHE_ENCRYPTION_KEY: %v", err)
 		} else if _, err := cache.NewCodec(keys...); err != nil {
 			check(false, "CACHE_ENCRYPTION_KEY: %v", err)
+		} else if c.Environment == envProduction {
+			dev, _ := cache.ParseKeys(cache.DevelopmentKey)
+			for n, key := range keys {
+				check(!bytes.Equal(key, dev[0]), "CACHE_ENCRYPTION_KEY: key %d is the published development key; generate one with openssl rand -base64 32", n+1)
+			}
 		}
 	}
 	check(c.Environment == envDevelopment || c.Environment == envProduction,

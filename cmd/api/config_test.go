@@ -54,6 +54,14 @@ func TestLoadConfigProductionRequiresEncryptionKey(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "CACHE_ENCRYPTION_KEY: required in production") {
 		t.Fatalf("production without a key: %v", err)
 	}
+	other := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	_, err = LoadConfig(env(map[string]string{"ENVIRONMENT": "production", "CACHE_ENCRYPTION_KEY": other + "," + cache.DevelopmentKey}))
+	if err == nil || !strings.Contains(err.Error(), "CACHE_ENCRYPTION_KEY: key 2 is the published development key") {
+		t.Fatalf("production with the development key: %v", err)
+	}
+	if _, err := LoadConfig(env(map[string]string{"CACHE_ENCRYPTION_KEY": cache.DevelopmentKey})); err != nil {
+		t.Fatalf("development with the development key set explicitly: %v", err)
+	}
 }
 
 func TestLoadConfigEnvironment(t *testing.T) {
