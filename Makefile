@@ -56,10 +56,11 @@ client-types: ## regenerate clients/typescript/generated/schema.d.ts from a runn
 docs: ## regenerate docs/openapi.json and docs/openapi.yaml from the swag annotations
 	$(GO) run ./docs/cmd/openapi-fastapi
 
-lint: ## gofmt check, go vet, and docker-compose config check when docker-compose is installed
+lint: ## gofmt check, go vet, staticcheck (pinned in go.mod), and docker-compose config check when docker-compose is installed
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')); \
 		if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	@if command -v docker-compose >/dev/null 2>&1; then \
 		echo "docker-compose config -q"; docker-compose config -q; \
 	else echo "docker-compose not installed: compose file not checked"; fi

@@ -13,4 +13,6 @@ package api
 //	@securityDefinitions.bearerauth	HTTPBearer
 
 // apiInfo anchors the general API comment above for swag; it has no other use.
+//
+//lint:ignore U1000 the anchor of swag's general API info is never referenced
 const apiInfo = "Analysis Cache Service"

@@ -36,7 +36,7 @@ var cacheHeaderValues = func() map[string][]string {
 	m := map[string][]string{}
 	for _, v := range []string{
 		string(cache.Hit), string(cache.Miss), string(cache.Stale), string(cache.Bypass),
-		cache.PatternAside, cache.PatternWriteThough, cache.PatternWriteBehind,
+		cache.PatternAside, cache.PatternWriteThrough, cache.PatternWriteBehind,
 		cache.PatternNamespace, cache.PatternReadThrough, cache.PatternStampede,
 	} {
 		m[v] = []string{v}

@@ -21,6 +21,7 @@ import (
 // nor its length leaks through timing.
 func (h *handlers) authorize(c *gin.Context) bool {
 	if h.d.AdminToken == "" {
+		h.log.WarnContext(c.Request.Context(), "admin API is disabled: set ADMIN_TOKEN to enable it", "path", c.Request.URL.Path)
 		writeDetail(c, http.StatusServiceUnavailable, "Admin API is disabled")
 		return false
 	}

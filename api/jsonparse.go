@@ -16,10 +16,8 @@ type jsonSyntaxError struct {
 	pos int // character offset
 }
 
-// errIntTooLong mirrors Python's int max-digits guard (4300): json.loads
+// maxIntDigits mirrors Python's int max-digits guard (4300): json.loads
 // raises a ValueError, not a JSONDecodeError, which FastAPI answers with 400.
-type errIntTooLong struct{}
-
 const maxIntDigits = 4300
 
 // parsePythonJSON parses s the way json.loads(s) does: NaN, Infinity and

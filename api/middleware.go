@@ -57,13 +57,25 @@ func (h *handlers) observe(c *gin.Context) {
 		h.metrics.observe(c.Request.Method, route, status, elapsed)
 		// Checked first: building the attributes costs an allocation per
 		// request even when LOG_LEVEL drops the line.
-		if h.log.Enabled(c.Request.Context(), slog.LevelInfo) {
-			h.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "request",
+		level := accessLogLevel(route)
+		if h.log.Enabled(c.Request.Context(), level) {
+			h.log.LogAttrs(c.Request.Context(), level, "request",
 				slog.String("request_id", rid), slog.String("method", c.Request.Method),
 				slog.String("route", route), slog.Int("status", status), slog.Duration("duration", elapsed))
 		}
 	}()
 	c.Next()
+}
+
+// accessLogLevel is the level of a request's access log line: debug for
+// the probes and the scrape (/health, /ready, /metrics), which a load
+// balancer and Prometheus call every few seconds, info for the rest.
+func accessLogLevel(route string) slog.Level {
+	switch route {
+	case "/health", "/ready", "/metrics":
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // validRequestID accepts a client id of 1..128 visible ASCII characters;

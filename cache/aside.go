@@ -255,14 +255,14 @@ func (a *Aside) loadOnly(ctx context.Context, load func(context.Context) ([]byte
 // committed in Postgres, and returns Redis's error (the caller's Log
 // settles the change either way).
 func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte) error {
-	return a.guarded(ctx, PatternWriteThough, "set", key, a.codec.Value(version, body), version, spreadTTL(a.opt.TTL, a.opt.Jitter))
+	return a.guarded(ctx, PatternWriteThrough, "set", key, a.codec.Value(version, body), version, spreadTTL(a.opt.TTL, a.opt.Jitter))
 }
 
 // Tombstone marks key deleted at version (the analysis's last version),
 // through the same guard as Set, for NegativeTTL: a Set of that version or
 // older that arrives later loses. It returns Redis's error.
 func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error {
-	return a.guarded(ctx, PatternWriteThough, "tombstone", key, a.codec.Negative(version), version, spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
+	return a.guarded(ctx, PatternWriteThrough, "tombstone", key, a.codec.Negative(version), version, spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
 }
 
 func (a *Aside) guarded(ctx context.Context, pattern, op, key string, entry []byte, version int64, ttl time.Duration) error {

@@ -48,12 +48,12 @@ const (
 
 // Pattern names, used as the X-Cache-Pattern header and as metric labels.
 const (
-	PatternAside       = "cache-aside"
-	PatternWriteThough = "write-through"
-	PatternWriteBehind = "write-behind"
-	PatternNamespace   = "version"
-	PatternReadThrough = "read-through"
-	PatternStampede    = "stampede-protection"
+	PatternAside        = "cache-aside"
+	PatternWriteThrough = "write-through"
+	PatternWriteBehind  = "write-behind"
+	PatternNamespace    = "version"
+	PatternReadThrough  = "read-through"
+	PatternStampede     = "stampede-protection"
 )
 
 // Result is a read that may have come from the cache: the exact response

@@ -3,12 +3,13 @@ package cache
 import (
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 )
 
 // ErrUndecodable is wrapped by every Decode failure: an unknown format
@@ -21,10 +22,14 @@ var ErrUndecodable = errors.New("undecodable cache entry")
 //
 //	[format byte 0x01][kind byte]{version decimal}:{payload}
 //
+// The payload of a value (V or W) is [key id, 4 bytes][nonce ‖ ciphertext ‖
+// tag]: the key id names the key that sealed it (keyID), so opening is one
+// AES-GCM open with that key, whatever the number of configured keys.
+//
 // The Lua scripts of aside.go and writebehind_scripts.go read the kind with
 // string.byte(v, 2) (86 = 'V', 87 = 'W', 78 = 'N', 76 = 'L') and the version
 // with string.match(v, '^..(%d+):'), so the header stays plain text while
-// the body is sealed with the header as additional data.
+// the body is sealed with the header and the key id as additional data.
 const (
 	formatV1 byte = 0x01
 
@@ -49,6 +54,16 @@ const (
 	KindLease byte = 'L'
 )
 
+// keyIDLen is the length of the key id that follows the header of a value.
+const keyIDLen = 4
+
+// DevelopmentKey is the base64 AES-256 key NewCodecFromEnv uses when
+// CACHE_ENCRYPTION_KEY is empty. It is published in the README and is not
+// secret: it only lets every development process on one Redis read the
+// others' entries. Production must set its own key (the service refuses to
+// start there without one).
+const DevelopmentKey = "YW5hbHlzaXMtY2FjaGUtZGV2LWtleS1OT1RTRUNSRVQ=" // "analysis-cache-dev-key-NOTSECRET"
+
 // Entry is a decoded cache entry. Body is set for KindValue and
 // KindWriteBehind (the plaintext body), Token for KindLease.
 type Entry struct {
@@ -60,52 +75,104 @@ type Entry struct {
 
 // Codec writes and reads the one entry format of the service. Every value
 // body is encrypted and authenticated with AES-256-GCM under a random
-// 96-bit nonce, with the entry header as additional data, so sensitive
-// fields never reach Redis in plain text and a header (kind or version)
-// cannot be swapped onto another body. A Codec is safe for concurrent use.
+// 96-bit nonce, with the entry header and key id as additional data, so
+// sensitive fields never reach Redis in plain text and a header (kind or
+// version) cannot be swapped onto another body.
+//
+// A Codec holds one or more keys: the first seals, every one opens. A value
+// carries the id of the key that sealed it, so a key is rotated without a
+// cache wipe by deploying "new,old" (every process then reads both while
+// writing with the new one), then "new" once the old entries have expired.
+// A Codec is safe for concurrent use.
 type Codec struct {
+	keys []codecKey // keys[0] seals; ids are distinct
+}
+
+// codecKey is one AES-256-GCM key and its id.
+type codecKey struct {
+	id   [keyIDLen]byte
 	aead cipher.AEAD // nonce-prepending GCM: Seal writes nonce ‖ ciphertext ‖ tag
 }
 
-// NewCodec returns a Codec sealing with the 32-byte AES-256 key.
-func NewCodec(key []byte) (*Codec, error) {
-	if len(key) != 32 {
-		return nil, fmt.Errorf("cache encryption key: want 32 bytes, got %d", len(key))
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("cache encryption key: %w", err)
-	}
-	aead, err := cipher.NewGCMWithRandomNonce(block)
-	if err != nil {
-		return nil, fmt.Errorf("cache encryption key: %w", err)
-	}
-	return &Codec{aead: aead}, nil
+// keyID names key in entries: the first bytes of a domain-separated
+// SHA-256 of the key, which say nothing usable about the key itself.
+func keyID(key []byte) [keyIDLen]byte {
+	h := sha256.New()
+	h.Write([]byte("analysis-cache key id\x00"))
+	h.Write(key)
+	var id [keyIDLen]byte
+	copy(id[:], h.Sum(nil))
+	return id
 }
 
-// NewCodecFromEnv builds the Codec from CACHE_ENCRYPTION_KEY (standard
-// base64 of 32 bytes). When b64 is empty it generates an ephemeral random
-// key and logs a warning (never the key): entries written by this process
-// are then unreadable by any other, which is safe for the cache (they
-// decode as misses) but wastes it, and write-behind entries pending at a
-// restart cannot be decrypted and end in the dead-letter stream.
-func NewCodecFromEnv(b64 string, log *slog.Logger) (*Codec, error) {
-	if b64 == "" {
+// NewCodec returns a Codec sealing with the first of keys and opening with
+// any of them. Every key must be 32 bytes (AES-256) and the keys distinct.
+func NewCodec(keys ...[]byte) (*Codec, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("cache encryption key: no key")
+	}
+	c := &Codec{keys: make([]codecKey, 0, len(keys))}
+	for n, key := range keys {
+		if len(key) != 32 {
+			return nil, fmt.Errorf("cache encryption key %d: want 32 bytes, got %d", n+1, len(key))
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("cache encryption key %d: %w", n+1, err)
+		}
+		aead, err := cipher.NewGCMWithRandomNonce(block)
+		if err != nil {
+			return nil, fmt.Errorf("cache encryption key %d: %w", n+1, err)
+		}
+		id := keyID(key)
+		for m, k := range c.keys {
+			if k.id == id {
+				return nil, fmt.Errorf("cache encryption key %d: same key id as key %d (a key listed twice?)", n+1, m+1)
+			}
+		}
+		c.keys = append(c.keys, codecKey{id: id, aead: aead})
+	}
+	return c, nil
+}
+
+// ParseKeys decodes a comma-separated list of standard-base64 32-byte keys
+// (the value of CACHE_ENCRYPTION_KEY). Errors say which key is wrong, by
+// position, never its content.
+func ParseKeys(list string) ([][]byte, error) {
+	parts := strings.Split(list, ",")
+	keys := make([][]byte, 0, len(parts))
+	for n, p := range parts {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(p))
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("key %d of %d: not standard base64 (openssl rand -base64 32 makes one)", n+1, len(parts))
+		case len(key) != 32:
+			return nil, fmt.Errorf("key %d of %d: want 32 bytes, got %d (openssl rand -base64 32 makes one)", n+1, len(parts), len(key))
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// NewCodecFromEnv builds the Codec from CACHE_ENCRYPTION_KEY: a
+// comma-separated list of standard-base64 32-byte keys, the first sealing
+// and every one opening. When list is empty it uses DevelopmentKey and logs
+// a warning that the key is not secret (never a key): every process without
+// a key then shares one, so they read each other's entries, and write-behind
+// entries pending at a restart are still flushed.
+func NewCodecFromEnv(list string, log *slog.Logger) (*Codec, error) {
+	if list == "" {
 		if log == nil {
 			log = slog.Default()
 		}
-		log.Warn("CACHE_ENCRYPTION_KEY is not set: using an ephemeral random key; cache entries will not be shared across processes or restarts, and write-behind entries pending at a restart cannot be decrypted by the next process and will be dead-lettered; set a stable key wherever bulk ingest is used")
-		key := make([]byte, 32)
-		if _, err := rand.Read(key); err != nil {
-			return nil, fmt.Errorf("generate cache encryption key: %w", err)
-		}
-		return NewCodec(key)
+		log.Warn("CACHE_ENCRYPTION_KEY is not set: using the published development key, which is NOT secret; set CACHE_ENCRYPTION_KEY (openssl rand -base64 32) anywhere but a laptop")
+		list = DevelopmentKey
 	}
-	key, err := base64.StdEncoding.DecodeString(b64)
+	keys, err := ParseKeys(list)
 	if err != nil {
-		return nil, fmt.Errorf("CACHE_ENCRYPTION_KEY: not base64: %w", err)
+		return nil, fmt.Errorf("CACHE_ENCRYPTION_KEY: %w", err)
 	}
-	c, err := NewCodec(key)
+	c, err := NewCodec(keys...)
 	if err != nil {
 		return nil, fmt.Errorf("CACHE_ENCRYPTION_KEY: %w", err)
 	}
@@ -119,8 +186,8 @@ func appendHeader(dst []byte, kind byte, version int64) []byte {
 	return append(dst, ':')
 }
 
-// Value returns a value entry: the header, then body sealed with the
-// header as additional data.
+// Value returns a value entry: the header, the sealing key's id, then body
+// sealed with both as additional data.
 func (c *Codec) Value(version int64, body []byte) []byte {
 	return c.seal(KindValue, version, body)
 }
@@ -132,12 +199,24 @@ func (c *Codec) WrittenBehind(version int64, body []byte) []byte {
 	return c.seal(KindWriteBehind, version, body)
 }
 
-// seal returns the header of kind and version, then body sealed with the
-// header as additional data.
+// seal returns the header of kind and version and the id of the first key,
+// then body sealed with that key and both as additional data.
 func (c *Codec) seal(kind byte, version int64, body []byte) []byte {
-	out := make([]byte, 0, 2+20+1+c.aead.Overhead()+len(body))
+	k := &c.keys[0]
+	out := make([]byte, 0, 2+20+1+keyIDLen+k.aead.NonceSize()+k.aead.Overhead()+len(body))
 	out = appendHeader(out, kind, version)
-	return c.aead.Seal(out, nil, body, out)
+	out = append(out, k.id[:]...)
+	return k.aead.Seal(out, nil, body, out)
+}
+
+// opener returns the AEAD of the key whose id is id, or nil.
+func (c *Codec) opener(id []byte) cipher.AEAD {
+	for i := range c.keys {
+		if string(c.keys[i].id[:]) == string(id) {
+			return c.keys[i].aead
+		}
+	}
+	return nil
 }
 
 // IsValue reports whether e holds a real value (KindValue or
@@ -179,7 +258,15 @@ func (c *Codec) Decode(raw []byte) (Entry, error) {
 	e := Entry{Kind: kind, Version: version}
 	switch kind {
 	case KindValue, KindWriteBehind:
-		body, err := c.aead.Open(nil, nil, payload, header)
+		if len(payload) < keyIDLen {
+			return Entry{}, fmt.Errorf("%w: value without key id", ErrUndecodable)
+		}
+		aead := c.opener(payload[:keyIDLen])
+		if aead == nil {
+			return Entry{}, fmt.Errorf("%w: sealed with a key not in CACHE_ENCRYPTION_KEY (id %x)", ErrUndecodable, payload[:keyIDLen])
+		}
+		aad := raw[:len(header)+keyIDLen]
+		body, err := aead.Open(nil, nil, payload[keyIDLen:], aad)
 		if err != nil {
 			return Entry{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
 		}

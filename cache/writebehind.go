@@ -65,8 +65,8 @@ import (
 //     delivered MaxAttempts times. Dead letters are counted, never dropped.
 //   - Notes never reach Redis in plain text: the stream carries the same
 //     sealed entry as the cache (Codec), so a flusher needs the same
-//     CACHE_ENCRYPTION_KEY; entries sealed with a lost ephemeral key end in
-//     the dead-letter stream (README, "Write-behind").
+//     CACHE_ENCRYPTION_KEY; entries sealed with a key no process holds any
+//     more end in the dead-letter stream (README, "Encryption key").
 //
 // The stream keys are never touched by invalidation (they are not under
 // "analysis:*" or any other pattern the invalidator deletes). Enqueue is one

@@ -532,7 +532,7 @@ func TestWriteBehindStopDrainsWithoutLeaks(t *testing.T) {
 }
 
 // TestWriteBehindUndecodableAfterKeyChange: entries sealed with a key the
-// flusher does not have (an ephemeral key lost in a restart) are
+// flusher does not have (a key dropped from CACHE_ENCRYPTION_KEY) are
 // dead-lettered, never silently dropped, and never block the others.
 func TestWriteBehindUndecodableAfterKeyChange(t *testing.T) {
 	f := newWBFixture(t)

@@ -8,11 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -54,9 +58,14 @@ func newLogger(cfg Config) *slog.Logger {
 func (m *Main) Run(ctx context.Context) error {
 	cfg, log := m.Config, m.Log
 
+	// go-redis's own lines (pool, Sentinel, Cluster) go through this
+	// logger too, so LOG_FORMAT=json output stays JSON.
+	redis.SetLogger(redisLogger{log: log})
+
+	pg := postgresTarget(cfg.DatabaseURL)
 	repo, err := repository.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
-		return fmt.Errorf("open postgres: %w", err)
+		return fmt.Errorf("DATABASE_URL (%s): %w", pg, err)
 	}
 	defer repo.Close()
 	if err := repo.Migrate(ctx); err != nil {
@@ -87,7 +96,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	codec, err := cache.NewCodecFromEnv(cfg.CacheEncryptionKey, log)
 	if err != nil {
-		return fmt.Errorf("cache encryption key: %w", err)
+		return err // names CACHE_ENCRYPTION_KEY
 	}
 
 	reg := prometheus.NewRegistry()
@@ -171,7 +180,10 @@ func (m *Main) Run(ctx context.Context) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- server.Serve(ln) }()
-	log.Info("listening", "addr", m.Addr, "docs", "http://localhost:"+strconv.Itoa(cfg.Port)+"/docs")
+	_, port, _ := net.SplitHostPort(m.Addr) // the real port, also with PORT=0
+	log.Info("started", "version", buildVersion(), "environment", cfg.Environment,
+		"postgres", pg, "redis", redisTarget(cfg.RedisURL), "cache_prefix", cfg.CachePrefix,
+		"tracing", false, "addr", m.Addr, "docs", "http://localhost:"+port+"/docs")
 	close(m.Ready)
 
 	select {
@@ -201,6 +213,80 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// version is the service version, set at build time with
+// -ldflags '-X main.version=v1.2.3'; when empty, buildVersion falls back to
+// the VCS revision Go stamps into the binary.
+var version string
+
+// buildVersion is version, else the VCS revision of the build (with
+// "+dirty" for uncommitted changes), else "devel" (go run, go test).
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	rev, dirty := "", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "+dirty"
+	}
+	return rev
+}
+
+// postgresTarget is host:port/database of DATABASE_URL, without user,
+// password or options, for logs and errors.
+func postgresTarget(dsn string) string {
+	pc, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "unparsable DATABASE_URL"
+	}
+	return net.JoinHostPort(pc.Host, strconv.Itoa(int(pc.Port))) + "/" + pc.Database
+}
+
+// redisTarget is the address(es) of REDIS_URL (with the Sentinel master
+// name and the database), without user, password or other options.
+func redisTarget(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "unparsable REDIS_URL"
+	}
+	q := u.Query()
+	addrs := strings.Join(append([]string{u.Host}, q["addr"]...), ",")
+	if m := q.Get("master_name"); m != "" {
+		addrs = m + "@" + addrs
+	}
+	return u.Scheme + "://" + addrs + u.Path
+}
+
+// redisLogger sends go-redis's log lines (redis.SetLogger) to the service's
+// slog logger at warn level: the library logs only what went wrong or
+// changed (a Sentinel failover, a pool error), never per command.
+type redisLogger struct{ log *slog.Logger }
+
+// Printf implements go-redis's internal.Logging.
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	if !l.log.Enabled(ctx, slog.LevelWarn) {
+		return
+	}
+	l.log.Log(ctx, slog.LevelWarn, strings.TrimSpace(fmt.Sprintf(format, v...)), "source", "go-redis")
 }
 
 // openRedis builds the UniversalClient REDIS_URL describes (one server,

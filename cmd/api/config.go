@@ -1,13 +1,17 @@
 package main
 
 import (
-	"encoding/base64"
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/analysis-cache/service/cache"
 )
 
 // Config is every setting of the service, read from the environment with a
@@ -51,15 +55,18 @@ type Config struct {
 	WriteBehindClaimIdle     time.Duration // WRITE_BEHIND_CLAIM_IDLE: pending this long on a consumer → claimed by another
 	WriteBehindMaxAttempts   int           // WRITE_BEHIND_MAX_ATTEMPTS: then dead-lettered
 
-	AdminToken         string // ADMIN_TOKEN: empty disables the admin API
-	CacheEncryptionKey string // CACHE_ENCRYPTION_KEY: base64 of 32 bytes; empty → ephemeral key
+	AdminToken string // ADMIN_TOKEN: empty disables the admin API
+	// CacheEncryptionKey is CACHE_ENCRYPTION_KEY: comma-separated base64
+	// 32-byte keys, the first sealing and every one opening (key rotation);
+	// empty → the published development key, refused in production.
+	CacheEncryptionKey string
 
 	MaxBodyBytes     int64 // MAX_BODY_BYTES
 	MaxBulkBodyBytes int64 // MAX_BULK_BODY_BYTES
 
 	LogLevel        string        // LOG_LEVEL: debug, info, warn, error
 	LogFormat       string        // LOG_FORMAT: json or text; default json when ENVIRONMENT=production
-	Environment     string        // ENVIRONMENT: local or production
+	Environment     string        // ENVIRONMENT: development (default; "local" is an alias) or production
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT: in-flight requests and the write-behind drain
 	PprofAddr       string        // PPROF_ADDR: serve net/http/pprof there (e.g. 127.0.0.1:6060); empty: off
 }
@@ -100,12 +107,12 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		MaxBulkBodyBytes: int64(r.int("MAX_BULK_BODY_BYTES", 10<<20)),
 
 		LogLevel:        strings.ToLower(r.str("LOG_LEVEL", "info")),
-		Environment:     strings.ToLower(r.str("ENVIRONMENT", "local")),
+		Environment:     environment(strings.ToLower(r.str("ENVIRONMENT", envDevelopment))),
 		ShutdownTimeout: r.duration("SHUTDOWN_TIMEOUT", 10*time.Second),
 		PprofAddr:       getenv("PPROF_ADDR"),
 	}
 	defFormat := "text"
-	if c.Environment == "production" {
+	if c.Environment == envProduction {
 		defFormat = "json"
 	}
 	c.LogFormat = strings.ToLower(r.str("LOG_FORMAT", defFormat))
@@ -127,8 +134,12 @@ func (c *Config) validate(r *envReader) {
 	check(c.RedisPoolSize > 0, "REDIS_POOL_SIZE: must be positive")
 	check(c.OutboxGrace > 0, "OUTBOX_GRACE: must be positive")
 	check(c.OutboxRetention > 0, "OUTBOX_RETENTION: must be positive")
-	check(c.CacheTTL > 0 && c.ListCacheTTL > 0 && c.NegativeCacheTTL > 0 && c.StatsTTL > 0,
-		"CACHE_TTL, LIST_CACHE_TTL, NEGATIVE_CACHE_TTL and STATS_TTL must be positive: a cache key without a TTL is never written")
+	for _, ttl := range []struct {
+		name string
+		d    time.Duration
+	}{{"CACHE_TTL", c.CacheTTL}, {"LIST_CACHE_TTL", c.ListCacheTTL}, {"NEGATIVE_CACHE_TTL", c.NegativeCacheTTL}, {"STATS_TTL", c.StatsTTL}} {
+		check(ttl.d > 0, "%s: %v is not positive (a cache key without a TTL is never written)", ttl.name, ttl.d)
+	}
 	check(c.CacheTTLJitter >= 0 && c.CacheTTLJitter < 1, "CACHE_TTL_JITTER: %v is not in [0, 1)", c.CacheTTLJitter)
 	check(c.WriteBehindFlushInterval > 0, "WRITE_BEHIND_FLUSH_INTERVAL: must be positive")
 	// A batch is one INSERT over arrays and one settle script in Redis: the
@@ -137,20 +148,60 @@ func (c *Config) validate(r *envReader) {
 	check(c.WriteBehindMaxPending > 0, "WRITE_BEHIND_MAX_PENDING: must be positive")
 	check(c.WriteBehindClaimIdle > 0, "WRITE_BEHIND_CLAIM_IDLE: must be positive")
 	check(c.WriteBehindMaxAttempts > 0, "WRITE_BEHIND_MAX_ATTEMPTS: must be positive")
-	check(c.MaxBodyBytes > 0 && c.MaxBulkBodyBytes > 0, "MAX_BODY_BYTES and MAX_BULK_BODY_BYTES must be positive")
+	check(c.MaxBodyBytes > 0, "MAX_BODY_BYTES: must be positive")
+	check(c.MaxBulkBodyBytes > 0, "MAX_BULK_BODY_BYTES: must be positive")
+	if _, err := pgconn.ParseConfig(c.DatabaseURL); err != nil {
+		check(false, "DATABASE_URL: %s", parseConfigReason(err))
+	}
 	check(c.CachePrefix != "", "CACHE_PREFIX: must not be empty (it confines every key the service touches)")
 	check(c.LogFormat == "json" || c.LogFormat == "text", "LOG_FORMAT: %q is not json or text", c.LogFormat)
 	_, ok := parseLogLevel(c.LogLevel)
 	check(ok, "LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
 	if c.CacheEncryptionKey != "" {
-		key, err := base64.StdEncoding.DecodeString(c.CacheEncryptionKey)
-		check(err == nil && len(key) == 32, "CACHE_ENCRYPTION_KEY: must be the base64 of 32 bytes")
+		if keys, err := cache.ParseKeys(c.CacheEncryptionKey); err != nil {
+			check(false, "CACHE_ENCRYPTION_KEY: %v", err)
+		} else if _, err := cache.NewCodec(keys...); err != nil {
+			check(false, "CACHE_ENCRYPTION_KEY: %v", err)
+		} else if c.Environment == envProduction {
+			dev, _ := cache.ParseKeys(cache.DevelopmentKey)
+			for n, key := range keys {
+				check(!bytes.Equal(key, dev[0]), "CACHE_ENCRYPTION_KEY: key %d is the published development key; generate one with openssl rand -base64 32", n+1)
+			}
+		}
 	}
-	if c.Environment == "production" {
-		check(c.CacheEncryptionKey != "", "CACHE_ENCRYPTION_KEY: required in production (write-behind entries sealed with an ephemeral key cannot be read after a restart)")
+	check(c.Environment == envDevelopment || c.Environment == envProduction,
+		"ENVIRONMENT: %q is not one of development, local (= development) or production", c.Environment)
+	if c.Environment == envProduction {
+		check(c.CacheEncryptionKey != "", "CACHE_ENCRYPTION_KEY: required in production (the development key is published); generate one with openssl rand -base64 32")
 		check(c.AdminToken == "" || (len(c.AdminToken) >= 16 && c.AdminToken != "changethis"),
 			"ADMIN_TOKEN: refusing a short or placeholder token in production")
 	}
+}
+
+// The values of ENVIRONMENT.
+const (
+	envDevelopment = "development"
+	envProduction  = "production"
+)
+
+// environment maps the alias "local" (the default before "development")
+// to development; every other value is returned as is for validate.
+func environment(v string) string {
+	if v == "local" {
+		return envDevelopment
+	}
+	return v
+}
+
+// parseConfigReason is what is wrong with a DATABASE_URL pgconn refused,
+// without the connection string: pgconn masks passwords only on a
+// best-effort basis, so the string itself is never repeated.
+func parseConfigReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "`: "); strings.HasPrefix(msg, "cannot parse `") && i >= 0 {
+		return "cannot parse: " + msg[i+len("`: "):]
+	}
+	return "cannot parse (want postgres://user:password@host:5432/database?sslmode=disable)"
 }
 
 // envReader parses variables and collects every error instead of stopping at the first.

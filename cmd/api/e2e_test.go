@@ -142,8 +142,8 @@ func TestCRUDFlowThroughTheCache(t *testing.T) {
 	}
 	for _, list := range []string{base + "/api/v1/analyses?owner_id=" + owner, base + "/api/v1/users/" + owner + "/analyses"} {
 		resp, body = call(t, "GET", list, "")
-		if string(body) != `{"data":[],"count":0}` {
-			t.Fatalf("%s after DELETE: %s", list, body)
+		if resp.StatusCode != http.StatusOK || string(body) != `{"data":[],"count":0}` {
+			t.Fatalf("%s after DELETE: %d %s", list, resp.StatusCode, body)
 		}
 	}
 }

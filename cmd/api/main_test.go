@@ -1,18 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/internal/testenv"
 )
@@ -172,5 +179,122 @@ func (p *Process) Stop(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Fatalf("process exited with %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The start-up line says what the process runs against, without
+// credentials, and with PORT=0 the docs URL names the port it got; go-redis's
+// own log lines come out through the same JSON logger.
+func TestStartupLogAndRedisLogLines(t *testing.T) {
+	env := testenv.Get(t)
+	pg, err := url.Parse(env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.User = url.UserPassword(pg.User.Username(), "pg-secret-4711") // trust auth ignores it
+	rd, err := url.Parse(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.User = url.UserPassword("default", "redis-secret-4711") // the nopass default user accepts any
+	m := NewMain(testConfig(t, map[string]string{
+		"DATABASE_URL": pg.String(), "REDIS_URL": rd.String(), "LOG_LEVEL": "info", "LOG_FORMAT": "json",
+	}))
+	var logs syncBuffer
+	m.Log = slog.New(slog.NewJSONHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with %v", err)
+		}
+	}()
+	select {
+	case <-m.Ready:
+	case err := <-done:
+		t.Fatalf("server did not start: %v", err)
+	}
+
+	var started map[string]any
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "started" {
+			if started != nil {
+				t.Fatal("two start-up lines")
+			}
+			started = rec
+		}
+	}
+	_, port, _ := net.SplitHostPort(m.Addr)
+	want := map[string]any{
+		"environment": "development", "postgres": "127.0.0.1:5432" + pg.Path,
+		"redis": "redis://127.0.0.1:6379" + rd.Path, "cache_prefix": env.RedisPrefix, "tracing": false,
+		"docs": "http://localhost:" + port + "/docs",
+	}
+	for k, v := range want {
+		if started[k] != v {
+			t.Errorf("start-up %s = %v, want %v (line %v)", k, started[k], v, started)
+		}
+	}
+	if v, _ := started["version"].(string); v == "" || port == "0" {
+		t.Errorf("version %q, port %q", v, port)
+	}
+
+	// A go-redis line: a Sentinel that does not answer.
+	sentinel := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: "mymaster", SentinelAddrs: []string{"127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))},
+		MaxRetries: -1, DialerRetries: 1, DialTimeout: 30 * time.Second,
+	})
+	defer sentinel.Close()
+	if err := sentinel.Ping(context.Background()).Err(); err == nil {
+		t.Fatal("ping through a missing sentinel succeeded")
+	}
+	found := false
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["source"] == "go-redis" && rec["level"] == "WARN" {
+			msg, _ := rec["msg"].(string)
+			found = found || strings.HasPrefix(msg, "sentinel: GetMasterAddrByName")
+		}
+	}
+	if !found {
+		t.Errorf("no go-redis line through slog:\n%s", logs.String())
+	}
+	if out := logs.String(); strings.Contains(out, "secret-4711") {
+		t.Errorf("a credential reached the log:\n%s", out)
+	}
+}
+
+// A Postgres that cannot be reached is reported under the variable that
+// points at it, with host and database but no credentials.
+func TestRunNamesDatabaseURL(t *testing.T) {
+	port := strconv.Itoa(testenv.FreePort(t))
+	m := NewMain(testConfig(t, map[string]string{
+		"DATABASE_URL": "postgres://postgres:pg-secret-4711@127.0.0.1:" + port + "/nowhere?sslmode=disable&connect_timeout=30",
+	}))
+	m.Log = slog.New(slog.DiscardHandler)
+	err := m.Run(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "DATABASE_URL (127.0.0.1:"+port+"/nowhere): ") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("got %v", err)
 	}
 }
