@@ -32,12 +32,24 @@ func TestCreateAnalysis(t *testing.T) {
 	}
 }
 
+// TestLaxScoreAndBool: score accepts bools, ints and numeric strings (lax
+// mode). A refused input fails the case; it never dereferences what the
+// service did not get.
 func TestLaxScoreAndBool(t *testing.T) {
-	for in, want := range map[string]float64{`true`: 1, `false`: 0, `1`: 1, `" 0.25 "`: 0.25} {
+	cases := []struct {
+		in   string
+		want float64
+	}{{`true`, 1}, {`false`, 0}, {`1`, 1}, {`" 0.25 "`, 0.25}, {`"1_0e-1"`, 1}}
+	for _, tc := range cases {
 		f, h, _ := newTestRouter(t)
-		w := jsonReq("POST", "/api/v1/analyses", `{"owner_id":"`+owner+`","url":"https://e","title":"T","score":`+in+`}`).do(h)
-		if w.Code != http.StatusCreated || f.created.Score == nil || *f.created.Score != want {
-			t.Errorf("score %s: status %d, got %v", in, w.Code, f.created.Score)
+		w := jsonReq("POST", "/api/v1/analyses", `{"owner_id":"`+owner+`","url":"https://e","title":"T","score":`+tc.in+`}`).do(h)
+		switch {
+		case w.Code != http.StatusCreated:
+			t.Errorf("score %s: status %d %s", tc.in, w.Code, w.Body)
+		case f.created == nil || f.created.Score == nil:
+			t.Errorf("score %s: the service got no score", tc.in)
+		case *f.created.Score != tc.want:
+			t.Errorf("score %s: got %v, want %v", tc.in, *f.created.Score, tc.want)
 		}
 	}
 }

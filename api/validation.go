@@ -124,15 +124,32 @@ func (e *valErrors) missing(l []any, obj *jsonValue) {
 }
 
 // stringRule is a str field's constraints, checked in pydantic-core's
-// order: type, min_length, max_length, pattern. Lengths count characters.
+// order: type (a lone surrogate is string_unicode), min_length,
+// max_length, pattern, then the AfterValidator refusing U+0000. Lengths
+// count characters.
 type stringRule struct {
 	min, max int
 	url      bool // ^https?://\S+$
+	// stored marks text that goes to Postgres, which cannot hold U+0000:
+	// it is refused here rather than accepted and lost later.
+	stored bool
 }
+
+const (
+	msgStringUnicode = "Input should be a valid string, unable to parse raw data as a unicode string"
+	msgNUL           = "Value error, must not contain NUL characters"
+)
 
 func (e *valErrors) str(l []any, v *jsonValue, r stringRule) (string, bool) {
 	if v.kind != kindString {
 		e.add("string_type", l, msgStringType, v, "")
+		return "", false
+	}
+	if !utf8.ValidString(v.str) {
+		// The parser keeps lone surrogates as their 3-byte (WTF-8) form, the
+		// only invalid UTF-8 it lets through: Python's str holds them, and
+		// pydantic-core cannot turn them into a Rust string.
+		e.add("string_unicode", l, msgStringUnicode, v, "")
 		return "", false
 	}
 	n := utf8.RuneCountInString(v.str)
@@ -143,6 +160,8 @@ func (e *valErrors) str(l []any, v *jsonValue, r stringRule) (string, bool) {
 		e.add("string_too_long", l, "String should have at most "+plural(r.max, "character"), v, ctxInt("max_length", r.max))
 	case r.url && !matchesURLPattern(v.str):
 		e.add("string_pattern_mismatch", l, "String should match pattern '"+urlPattern+"'", v, ctxString("pattern", urlPattern))
+	case r.stored && strings.IndexByte(v.str, 0) >= 0:
+		e.add("value_error", l, msgNUL, v, `{"error":{}}`)
 	default:
 		return v.str, true
 	}
@@ -267,7 +286,7 @@ func (e *valErrors) list(l []any, v *jsonValue, min, max int, item func(l []any,
 func (e *valErrors) tagList(l []any, v *jsonValue) ([]string, bool) {
 	tags := make([]string, 0, len(v.items))
 	ok := e.list(l, v, 0, domain.MaxTags, func(l []any, it *jsonValue) bool {
-		s, ok := e.str(l, it, stringRule{min: 1, max: domain.MaxTagLength})
+		s, ok := e.str(l, it, tagRule)
 		tags = append(tags, s)
 		return ok
 	})
