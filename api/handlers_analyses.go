@@ -223,9 +223,9 @@ func (h *handlers) updateAnalysis(c *gin.Context) {
 	if errs.write(c) {
 		return
 	}
-	ifMatch, ok := ifMatchVersion(c)
-	if !ok {
-		h.writeError(c, domain.ErrPrecondition)
+	ifMatch, err := h.ifMatchVersion(c, id)
+	if err != nil {
+		h.writeError(c, err)
 		return
 	}
 	a, err := h.d.Analyses.Update(c.Request.Context(), id, patch, ifMatch)
@@ -257,9 +257,9 @@ func (h *handlers) deleteAnalysis(c *gin.Context) {
 	if errs.write(c) {
 		return
 	}
-	ifMatch, ok := ifMatchVersion(c)
-	if !ok {
-		h.writeError(c, domain.ErrPrecondition)
+	ifMatch, err := h.ifMatchVersion(c, id)
+	if err != nil {
+		h.writeError(c, err)
 		return
 	}
 	if err := h.d.Analyses.Delete(c.Request.Context(), id, ifMatch); err != nil {
