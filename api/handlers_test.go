@@ -278,6 +278,9 @@ func TestAdminAuth(t *testing.T) {
 		{"bearer without token", "Bearer", testToken, 401, `{"detail":"Not authenticated"}`, "Bearer"},
 		{"wrong token", "Bearer nope", testToken, 401, `{"detail":"Invalid authentication credentials"}`, "Bearer"},
 		{"scheme is case-insensitive", "bearer " + testToken, testToken, 200, "", ""},
+		{"credentials are stripped", "Bearer  " + testToken + " \t", testToken, 200, "", ""},
+		{"only whitespace after the scheme", "Bearer  \t", testToken, 401, `{"detail":"Not authenticated"}`, "Bearer"},
+		{"inner whitespace is kept", "Bearer " + testToken[:3] + " " + testToken[3:], testToken, 401, `{"detail":"Invalid authentication credentials"}`, "Bearer"},
 	}
 	for _, tc := range cases {
 		for _, r := range []req{
