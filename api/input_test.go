@@ -285,3 +285,106 @@ func TestBodyEncodings(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryStrings: the raw query is read as Starlette's parse_qsl reads it.
+func TestQueryStrings(t *testing.T) {
+	intParsing := func(loc, input string) string {
+		return detail(`{"type":"int_parsing","loc":["query","` + loc + `"],"msg":"Input should be a valid integer, unable to parse string as an integer","input":"` + input + `"}`)
+	}
+	digits := strings.Repeat("1", 4301)
+	cases := []struct {
+		name, query string
+		status      int
+		want        string // the 422 body
+		tag         *string
+		skip, limit int
+	}{
+		{"only & separates", "limit=5;skip=1", 422, intParsing("limit", "5;skip=1"), nil, 0, 0},
+		{"a tag with ;", "tag=a;b&limit=3", 200, "", ptr("a;b"), 0, 3},
+		{"+ is a space", "tag=a+b%2Bc", 200, "", ptr("a b+c"), 0, 20},
+		{"invalid escape stays", "limit=%zz", 422, intParsing("limit", "%zz"), nil, 0, 0},
+		{"truncated escape stays", "tag=a%2", 200, "", ptr("a%2"), 0, 20},
+		{"last value wins", "limit=1&limit=2&skip=9&skip=4", 200, "", nil, 4, 2},
+		{"escaped name", "%74ag=x&%6Cimit=7", 200, "", ptr("x"), 0, 7},
+		{"name without =", "tag&limit=4", 200, "", ptr(""), 0, 4},
+		{"empty pairs skipped", "&&tag=y&", 200, "", ptr("y"), 0, 20},
+		{"bad UTF-8: one U+FFFD per maximal subpart", "tag=%FFa%C3%28%E2%82", 200, "", ptr("\ufffda\ufffd(\ufffd"), 0, 20},
+		{"NUL reaches the repository", "tag=a%00b", 200, "", ptr("a\x00b"), 0, 20},
+		{"5. is not an integer", "limit=5.", 422, intParsing("limit", "5."), nil, 0, 0},
+		{"5.0 is", "limit=5.0", 200, "", nil, 0, 5},
+		{"over 4300 characters", "skip=" + digits, 422,
+			detail(`{"type":"int_parsing_size","loc":["query","skip"],"msg":"Unable to parse input string as an integer, exceeded maximum size","input":"` + digits + `"}`), nil, 0, 0},
+		{"4300 digits parse", "skip=" + strings.Repeat("0", 4300), 200, "", nil, 0, 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f, h, _ := newTestRouter(t)
+			w := req{method: "GET", path: "/api/v1/analyses?" + tc.query}.do(h)
+			if w.Code != tc.status || (tc.want != "" && w.Body.String() != tc.want) {
+				t.Fatalf("got %d %.400s, want %d %.400s", w.Code, w.Body, tc.status, tc.want)
+			}
+			if tc.status != 200 {
+				return
+			}
+			fl := f.filter
+			if (fl.Tag == nil) != (tc.tag == nil) || (tc.tag != nil && *fl.Tag != *tc.tag) || fl.Skip != tc.skip || fl.Limit != tc.limit {
+				t.Errorf("filter tag=%q skip=%d limit=%d", deref(fl.Tag), fl.Skip, fl.Limit)
+			}
+		})
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+// TestScoreEdgeCases: "+nan" is NaN (so less_than_equal), and an int too
+// large for a float is float_type, as Pydantic answers them.
+func TestScoreEdgeCases(t *testing.T) {
+	big := "1" + strings.Repeat("0", 399)
+	cases := []struct{ score, want string }{
+		{`"+nan"`, `{"type":"less_than_equal","loc":["body","score"],"msg":"Input should be less than or equal to 1","input":"+nan","ctx":{"le":1.0}}`},
+		{`"-NaN"`, `{"type":"less_than_equal","loc":["body","score"],"msg":"Input should be less than or equal to 1","input":"-NaN","ctx":{"le":1.0}}`},
+		{`"+-nan"`, `{"type":"float_parsing","loc":["body","score"],"msg":"Input should be a valid number, unable to parse string as a number","input":"+-nan"}`},
+		{big, `{"type":"float_type","loc":["body","score"],"msg":"Input should be a valid number","input":` + big + `}`},
+		{"-" + big, `{"type":"float_type","loc":["body","score"],"msg":"Input should be a valid number","input":-` + big + `}`},
+		{"1" + strings.Repeat("0", 300), `{"type":"less_than_equal","loc":["body","score"],"msg":"Input should be less than or equal to 1","input":1` + strings.Repeat("0", 300) + `,"ctx":{"le":1.0}}`},
+	}
+	for _, tc := range cases {
+		f, h, _ := newTestRouter(t)
+		w := jsonReq("POST", "/api/v1/analyses", createBody("summary", `"s","score":`+tc.score)).do(h)
+		if w.Code != 422 || w.Body.String() != detail(tc.want) || f.calls != 0 {
+			t.Errorf("score %.20s: %d %s", tc.score, w.Code, w.Body)
+		}
+	}
+}
+
+// TestEmptyPathSegment: a path parameter never matches an empty segment.
+func TestEmptyPathSegment(t *testing.T) {
+	f, h, _ := newTestRouter(t)
+	for _, r := range []req{
+		{method: "GET", path: "/api/v1/users//analyses"},
+		{method: "DELETE", path: "/api/v1/analyses/"},
+	} {
+		w := r.do(h)
+		if w.Code == 307 {
+			continue // the trailing-slash redirect, as Starlette
+		}
+		if w.Code != 404 || w.Body.String() != `{"detail":"Not Found"}` {
+			t.Errorf("%s %s: %d %s", r.method, r.path, w.Code, w.Body)
+		}
+	}
+	if f.calls != 0 {
+		t.Errorf("a service was called")
+	}
+	// A path parameter is percent-decoded before validation.
+	w := req{method: "GET", path: "/api/v1/analyses/%41bc"}.do(h)
+	if w.Code != 422 || !strings.Contains(w.Body.String(), `"input":"Abc"`) {
+		t.Errorf("decoded path parameter: %d %s", w.Code, w.Body)
+	}
+}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -106,16 +107,17 @@ func plural(n int, word string) string {
 }
 
 const (
-	msgMissing      = "Field required"
-	msgStringType   = "Input should be a valid string"
-	msgListType     = "Input should be a valid list"
-	msgModelAttrs   = "Input should be a valid dictionary or object to extract fields from"
-	msgUUIDType     = "UUID input should be a string, bytes or UUID object"
-	msgFloatType    = "Input should be a valid number"
-	msgFloatParsing = "Input should be a valid number, unable to parse string as a number"
-	msgIntParsing   = "Input should be a valid integer, unable to parse string as an integer"
-	statusExpected  = "'pending', 'processing', 'completed' or 'failed'"
-	urlPattern      = `^https?://\S+$`
+	msgMissing        = "Field required"
+	msgStringType     = "Input should be a valid string"
+	msgListType       = "Input should be a valid list"
+	msgModelAttrs     = "Input should be a valid dictionary or object to extract fields from"
+	msgUUIDType       = "UUID input should be a string, bytes or UUID object"
+	msgFloatType      = "Input should be a valid number"
+	msgFloatParsing   = "Input should be a valid number, unable to parse string as a number"
+	msgIntParsing     = "Input should be a valid integer, unable to parse string as an integer"
+	msgIntParsingSize = "Unable to parse input string as an integer, exceeded maximum size"
+	statusExpected    = "'pending', 'processing', 'completed' or 'failed'"
+	urlPattern        = `^https?://\S+$`
 )
 
 // missing adds Pydantic's "missing" error; input is the enclosing object.
@@ -225,7 +227,14 @@ func (e *valErrors) status(l []any, v *jsonValue) (domain.Status, bool) {
 func (e *valErrors) score(l []any, v *jsonValue) (float64, bool) {
 	var f float64
 	switch v.kind {
-	case kindInt, kindFloat:
+	case kindInt:
+		if math.IsInf(v.num, 0) {
+			// float(int) raises OverflowError: not a valid number.
+			e.add("float_type", l, msgFloatType, v, "")
+			return 0, false
+		}
+		f = v.num
+	case kindFloat:
 		f = v.num
 	case kindBool:
 		if v.boolean {
@@ -308,6 +317,9 @@ func (e *valErrors) modelObject(l []any, v *jsonValue) bool {
 // case included), and underscores between digits are allowed as in Python.
 func parseLaxFloat(s string) (float64, bool) {
 	s = strings.TrimFunc(s, unicode.IsSpace)
+	if unsigned := strings.TrimLeft(s, "+-"); len(s)-len(unsigned) == 1 && strings.EqualFold(unsigned, "nan") {
+		return math.NaN(), true // Rust reads a signed NaN; strconv does not
+	}
 	if !rustFloatSyntax(s) {
 		stripped, ok := stripUnderscores(s)
 		if !ok || !rustFloatSyntax(stripped) {
@@ -382,14 +394,14 @@ func stripUnderscores(s string) (string, bool) {
 
 // parseLaxInt is pydantic-core's str_as_int: whitespace trimmed, an
 // optional sign, digits (Python underscores allowed), and a fraction of
-// zeros only ("5.00" is 5). The value saturates at the int64 range, which
+// zeros only ("5.00" is 5, "5." is not an integer). The value saturates at the int64 range, which
 // no limit of this API comes near.
 func parseLaxInt(s string) (int64, bool) {
 	s = strings.TrimFunc(s, unicode.IsSpace)
 	if n, ok := parseSignedDigits(s); ok {
 		return n, true
 	}
-	if dot := strings.IndexByte(s, '.'); dot >= 0 && strings.Trim(s[dot+1:], "0") == "" {
+	if dot := strings.IndexByte(s, '.'); dot >= 0 && dot+1 < len(s) && strings.Trim(s[dot+1:], "0") == "" {
 		if n, ok := parseSignedDigits(s[:dot]); ok {
 			return n, true
 		}
