@@ -87,7 +87,7 @@ func appendCacheStats(b []byte, s cache.Stats) []byte {
 	b = num(append(b, '{'), "hits", s.Hits)
 	b = num(append(b, ','), "misses", s.Misses)
 	b = append(b, `,"hit_ratio":`...)
-	b = domain.AppendPythonFloat(b, s.HitRatio)
+	b = domain.AppendPydanticFloat(b, s.HitRatio)
 	b = num(append(b, ','), "errors", s.Errors)
 	b = num(append(b, `,"write_behind":{`...), "pending", s.WriteBehind.Pending)
 	b = num(append(b, ','), "flushed", s.WriteBehind.Flushed)
