@@ -2,10 +2,12 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
 
 	"github.com/analysis-cache/service/cache"
 )
@@ -60,47 +62,83 @@ func etag(version int64) string {
 	return string(append(b, '"'))
 }
 
-// noneMatch reports whether If-None-Match names tag (weak comparison, as
-// RFC 9110 wants for If-None-Match; "*" matches any current representation).
+// noneMatch reports whether If-None-Match (its first line) names tag:
+// a comma-separated list compared weakly, as RFC 9110 wants for
+// If-None-Match, so W/"2" equals "2"; "*" (or W/*) matches any current
+// representation.
 func noneMatch(header, tag string) bool {
 	for header != "" {
 		var v string
 		v, header, _ = strings.Cut(header, ",")
-		v = strings.TrimSpace(v)
-		if v == "*" || strings.TrimPrefix(v, "W/") == tag {
+		v = strings.TrimPrefix(strings.TrimSpace(v), "W/")
+		if v == "*" || v == tag {
 			return true
 		}
 	}
 	return false
 }
 
-// ifMatchVersion parses If-Match for PATCH and DELETE. Absent or "*": nil
-// (any version). `"<n>"` or a bare n: that version. Anything else (a weak
-// tag, a list, garbage) can never match, so ok is false and the caller
-// answers 412.
-func ifMatchVersion(c *gin.Context) (version *int64, ok bool) {
+// neverMatches is the If-Match version no analysis has (versions start at
+// 1): the repository still looks the analysis up first, so an unknown id
+// is 404 and a known one 412.
+var neverMatches int64
+
+// ifMatchVersion reads If-Match (its first line) for PATCH and DELETE, as
+// RFC 9110 §13.1.1 defines it: a comma-separated list of entity tags that
+// matches when one is "*" or equals the current "<version>" by strong
+// comparison (a weak tag, an unquoted 1 or "01" never equal "1").
+//
+// It returns nil when the header is absent or holds "*" (any version), the
+// one version a list names, or &neverMatches when it names none. When the
+// list names several versions, the current one is read (cache-aside) to
+// pick the one that can match; the repository then checks it atomically,
+// so a change in between still answers 412. The error is that read's
+// (404 for an unknown id).
+func (h *handlers) ifMatchVersion(c *gin.Context, id uuid.UUID) (*int64, error) {
 	vs := c.Request.Header["If-Match"]
 	if len(vs) == 0 {
-		return nil, true
+		return nil, nil
 	}
-	if len(vs) > 1 {
-		return nil, false
+	var versions []int64
+	for header := vs[0]; header != ""; {
+		var v string
+		v, header, _ = strings.Cut(header, ",")
+		v = strings.TrimSpace(v)
+		if v == "*" {
+			return nil, nil
+		}
+		if n, ok := strongVersion(v); ok && !slices.Contains(versions, n) {
+			versions = append(versions, n)
+		}
 	}
-	v := strings.TrimSpace(vs[0])
-	if v == "*" {
-		return nil, true
+	switch len(versions) {
+	case 0:
+		return &neverMatches, nil
+	case 1:
+		return &versions[0], nil
 	}
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		v = v[1 : len(v)-1]
-	}
-	if v == "" || strings.TrimLeft(v, "0123456789") != "" {
-		return nil, false
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
+	r, err := h.d.Analyses.Get(c.Request.Context(), id)
 	if err != nil {
-		return nil, false
+		return nil, err
 	}
-	return &n, true
+	if slices.Contains(versions, r.Version) {
+		return &r.Version, nil
+	}
+	return &neverMatches, nil
+}
+
+// strongVersion reads a strong entity tag that etag could have written:
+// a quoted decimal version without sign or leading zero.
+func strongVersion(v string) (int64, bool) {
+	if len(v) < 3 || v[0] != '"' || v[len(v)-1] != '"' {
+		return 0, false
+	}
+	digits := v[1 : len(v)-1]
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != digits {
+		return 0, false
+	}
+	return n, true
 }
 
 // writeResult answers a cached read: its headers, then the error or the body.

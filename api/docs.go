@@ -10,8 +10,9 @@ package api
 //   - /static/swagger-ui/* and /static/redoc/*: their assets, never a
 //     directory listing.
 // Nothing on these pages loads from another origin, so they work with no
-// internet access. Like FastAPI's docs routes they answer every method, and
-// they are not in the OpenAPI document.
+// internet access. Like FastAPI's docs routes, the four pages answer GET and
+// HEAD only (any other method is the fallback's 405 with Allow: GET, HEAD),
+// and they are not in the OpenAPI document.
 
 import (
 	"bytes"
@@ -39,9 +40,9 @@ const (
 	redocAssets       = "/static/redoc"
 )
 
-// registerDocs serves the OpenAPI document, Swagger UI and ReDoc for every
-// HTTP method, like FastAPI's docs routes. The pages are rendered once here,
-// not per request.
+// registerDocs serves the OpenAPI document, Swagger UI and ReDoc on GET and
+// HEAD, like FastAPI's docs routes. The pages are rendered once here, not
+// per request.
 func registerDocs(r *gin.Engine) {
 	spec := compactJSON(docs.OpenAPIJSON)
 	title := specTitle(docs.OpenAPIJSON)
@@ -57,12 +58,16 @@ func registerDocs(r *gin.Engine) {
 		panic("redoc bundle: " + err.Error())
 	}
 
-	r.Any(openAPIPath, func(c *gin.Context) {
+	page := func(path string, handler gin.HandlerFunc) {
+		r.GET(path, handler)
+		r.HEAD(path, handler)
+	}
+	page(openAPIPath, func(c *gin.Context) {
 		c.Data(http.StatusOK, jsonContentType, spec)
 	})
-	r.Any(swaggerUIPath, htmlPage(swaggerPage))
-	r.Any(oauth2RedirectURL, htmlPage(redirectPage))
-	r.Any(redocPath, htmlPage(redocPage))
+	page(swaggerUIPath, htmlPage(swaggerPage))
+	page(oauth2RedirectURL, htmlPage(redirectPage))
+	page(redocPath, htmlPage(redocPage))
 	r.Any(swaggerAssets+"/*filepath", staticFiles(swaggerFiles.FS))
 	r.Any(redocAssets+"/*filepath", staticFiles(redocFS))
 }

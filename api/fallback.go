@@ -24,10 +24,9 @@ type fallbackRoute struct {
 	allow   string
 }
 
-// newFallback builds the ordered table: the API routes in declaration
-// order, then the other routes gin knows (the docs), grouped by path.
-func newFallback(routes []route, all gin.RoutesInfo) *fallback {
-	f := &fallback{}
+// build fills the ordered table: the API routes in declaration order, then
+// the other routes gin knows (the docs), grouped by path.
+func (f *fallback) build(routes []route, all gin.RoutesInfo) {
 	seen := map[string]bool{}
 	for _, rt := range routes {
 		f.table = append(f.table, fallbackRoute{pattern: splitPath(rt.path), allow: rt.method})
@@ -47,7 +46,21 @@ func newFallback(routes []route, all gin.RoutesInfo) *fallback {
 	for _, p := range others {
 		f.table = append(f.table, fallbackRoute{pattern: splitPath(p), allow: strings.Join(methods[p], ", ")})
 	}
-	return f
+}
+
+// nonEmptyParams wraps the handler of a route with path parameters: gin
+// matches a parameter to an empty segment, Starlette ([^/]+) does not, so
+// such a request is answered as if no route had matched it.
+func (f *fallback) nonEmptyParams(next gin.HandlerFunc) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		for _, p := range c.Params {
+			if p.Value == "" {
+				f.handle(c)
+				return
+			}
+		}
+		next(c)
+	}
 }
 
 func splitPath(p string) []string { return strings.Split(strings.TrimPrefix(p, "/"), "/") }

@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -72,9 +71,8 @@ func (h *handlers) listAnalyses(c *gin.Context) {
 	f.OwnerID = errs.queryUUID(c, "owner_id")
 	f.Status = errs.queryStatus(c, "status")
 	if tag, ok := query(c, "tag"); ok {
-		// Starlette decodes percent-escapes as UTF-8 with replacement:
-		// %FF is U+FFFD, never bytes Postgres would refuse.
-		tag = strings.ToValidUTF8(tag, "\uFFFD")
+		// Valid UTF-8 (query decodes with replacement); a U+0000 in it
+		// matches nothing (the repository answers an empty page).
 		f.Tag = &tag
 	}
 	f.Skip, f.Limit = errs.pageParams(c)
@@ -223,9 +221,9 @@ func (h *handlers) updateAnalysis(c *gin.Context) {
 	if errs.write(c) {
 		return
 	}
-	ifMatch, ok := ifMatchVersion(c)
-	if !ok {
-		h.writeError(c, domain.ErrPrecondition)
+	ifMatch, err := h.ifMatchVersion(c, id)
+	if err != nil {
+		h.writeError(c, err)
 		return
 	}
 	a, err := h.d.Analyses.Update(c.Request.Context(), id, patch, ifMatch)
@@ -257,9 +255,9 @@ func (h *handlers) deleteAnalysis(c *gin.Context) {
 	if errs.write(c) {
 		return
 	}
-	ifMatch, ok := ifMatchVersion(c)
-	if !ok {
-		h.writeError(c, domain.ErrPrecondition)
+	ifMatch, err := h.ifMatchVersion(c, id)
+	if err != nil {
+		h.writeError(c, err)
 		return
 	}
 	if err := h.d.Analyses.Delete(c.Request.Context(), id, ifMatch); err != nil {

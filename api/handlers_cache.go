@@ -25,7 +25,10 @@ func (h *handlers) authorize(c *gin.Context) bool {
 		writeDetail(c, http.StatusServiceUnavailable, "Admin API is disabled")
 		return false
 	}
+	// HTTPBearer: the scheme is what precedes the first space, the
+	// credentials the rest with surrounding whitespace stripped.
 	scheme, credentials, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	credentials = strings.TrimFunc(credentials, isPythonSpace)
 	if scheme == "" || credentials == "" || !strings.EqualFold(scheme, "bearer") {
 		c.Header("WWW-Authenticate", "Bearer")
 		writeDetail(c, http.StatusUnauthorized, "Not authenticated")
@@ -38,6 +41,16 @@ func (h *handlers) authorize(c *gin.Context) bool {
 		return false
 	}
 	return true
+}
+
+// isPythonSpace is str.isspace for a header character (Starlette decodes
+// headers as latin-1, so each byte is one character).
+func isPythonSpace(r rune) bool {
+	switch r {
+	case ' ', '\t', '\n', '\v', '\f', '\r', 0x1c, 0x1d, 0x1e, 0x1f, 0x85, 0xa0:
+		return true
+	}
+	return false
 }
 
 // readCacheStats godoc
@@ -75,7 +88,7 @@ func appendCacheStats(b []byte, s cache.Stats) []byte {
 	b = num(append(b, '{'), "hits", s.Hits)
 	b = num(append(b, ','), "misses", s.Misses)
 	b = append(b, `,"hit_ratio":`...)
-	b = domain.AppendPythonFloat(b, s.HitRatio)
+	b = domain.AppendPydanticFloat(b, s.HitRatio)
 	b = num(append(b, ','), "errors", s.Errors)
 	b = num(append(b, `,"write_behind":{`...), "pending", s.WriteBehind.Pending)
 	b = num(append(b, ','), "flushed", s.WriteBehind.Flushed)

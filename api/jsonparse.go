@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
-	"unicode/utf8"
 )
 
 // jsonSyntaxError is a json.JSONDecodeError as Python's json module raises
@@ -16,22 +15,32 @@ type jsonSyntaxError struct {
 	pos int // character offset
 }
 
-// maxIntDigits mirrors Python's int max-digits guard (4300): json.loads
-// raises a ValueError, not a JSONDecodeError, which FastAPI answers with 400.
-const maxIntDigits = 4300
+// Python's limits that json.loads enforces with an exception other than
+// JSONDecodeError, which FastAPI answers with 400: an int literal over
+// 4300 digits (ValueError) and nesting past the recursion limit
+// (RecursionError, at 1000 nested arrays or objects).
+const (
+	maxIntDigits = 4300
+	maxDepth     = 1000
+)
+
+// errRefused unwinds the parser when a Python limit is hit.
+var errRefused = &jsonSyntaxError{msg: "refused"}
 
 // parsePythonJSON parses s the way json.loads(s) does: NaN, Infinity and
 // -Infinity are accepted, a repeated key keeps its last value, and errors
-// carry Python's messages and character positions. s must be valid UTF-8.
-func parsePythonJSON(s string) (*jsonValue, *jsonSyntaxError, bool) {
+// carry Python's messages and character positions. s is WTF-8 (UTF-8 that
+// may hold lone surrogates, as decodeJSONBytes gives it); a lone \uD800
+// escape is kept the same way. refused reports a Python limit hit first.
+func parsePythonJSON(s string) (v *jsonValue, syntaxErr *jsonSyntaxError, refused bool) {
 	p := jsonParser{s: s}
 	idx := p.skipSpace(0)
 	v, end, err := p.value(idx)
+	if err == errRefused {
+		return nil, nil, true
+	}
 	if err != nil {
 		return nil, err, false
-	}
-	if p.tooLong {
-		return nil, nil, true
 	}
 	end = p.skipSpace(end)
 	if end != len(s) {
@@ -41,12 +50,25 @@ func parsePythonJSON(s string) (*jsonValue, *jsonSyntaxError, bool) {
 }
 
 type jsonParser struct {
-	s       string
-	tooLong bool // an int literal over maxIntDigits was seen
+	s     string
+	depth int // arrays and objects open at this point
 }
 
 func (p *jsonParser) fail(msg string, byteIdx int) *jsonSyntaxError {
-	return &jsonSyntaxError{msg: msg, pos: utf8.RuneCountInString(p.s[:byteIdx])}
+	return &jsonSyntaxError{msg: msg, pos: charCount(p.s[:byteIdx])}
+}
+
+// charCount counts the characters of WTF-8 text: every byte that is not a
+// continuation byte starts one (a lone surrogate is one character, as in
+// Python, where utf8.RuneCountInString would count three).
+func charCount(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i]&0xc0 != 0x80 {
+			n++
+		}
+	}
+	return n
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
@@ -72,9 +94,15 @@ func (p *jsonParser) value(i int) (*jsonValue, int, *jsonSyntaxError) {
 			return nil, i, err
 		}
 		return &jsonValue{kind: kindString, str: str}, end, nil
-	case '{':
-		return p.object(i + 1)
-	case '[':
+	case '{', '[':
+		if p.depth+1 >= maxDepth {
+			return nil, i, errRefused
+		}
+		p.depth++
+		defer func() { p.depth-- }()
+		if s[i] == '{' {
+			return p.object(i + 1)
+		}
 		return p.array(i + 1)
 	case 'n':
 		if strings.HasPrefix(s[i:], "null") {
@@ -156,7 +184,7 @@ func (p *jsonParser) number(start int) (*jsonValue, int, *jsonSyntaxError) {
 		return &jsonValue{kind: kindFloat, num: f}, i, nil
 	}
 	if len(strings.TrimPrefix(lit, "-")) > maxIntDigits {
-		p.tooLong = true
+		return nil, i, errRefused
 	}
 	f, _ := strconv.ParseFloat(lit, 64)
 	return &jsonValue{kind: kindInt, str: lit, num: f}, i, nil
@@ -235,7 +263,8 @@ func (p *jsonParser) array(i int) (*jsonValue, int, *jsonSyntaxError) {
 }
 
 // str is scanstring_unicode (strict): i is just after the opening quote.
-// A lone surrogate escape becomes U+FFFD (Go strings cannot hold one).
+// A lone surrogate escape is kept in its 3-byte WTF-8 form, as Python keeps
+// it in the str; the validator then refuses it (string_unicode).
 func (p *jsonParser) str(i int) (string, int, *jsonSyntaxError) {
 	s := p.s
 	begin := i - 1
@@ -308,7 +337,7 @@ func (p *jsonParser) str(i int) (string, int, *jsonSyntaxError) {
 				j = end + 6
 			}
 		}
-		b = utf8.AppendRune(b, r) // a lone surrogate is written as U+FFFD
+		b = appendWTF8(b, r)
 		i = j
 		chunk = i
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/analysis-cache/service/domain"
 )
@@ -83,7 +84,7 @@ func (v *jsonValue) appendPython(buf []byte) ([]byte, bool) {
 		}
 		return domain.AppendPythonFloat(buf, v.num), true
 	case kindString:
-		return domain.AppendJSONString(buf, v.str), true
+		return domain.AppendJSONString(buf, replaceSurrogates(v.str)), true
 	case kindArray:
 		buf = append(buf, '[')
 		for i, it := range v.items {
@@ -102,7 +103,7 @@ func (v *jsonValue) appendPython(buf []byte) ([]byte, bool) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = domain.AppendJSONString(buf, m.key)
+			buf = domain.AppendJSONString(buf, replaceSurrogates(m.key))
 			buf = append(buf, ':')
 			var ok bool
 			if buf, ok = m.val.appendPython(buf); !ok {
@@ -120,4 +121,23 @@ func normalizeIntLiteral(lit string) string {
 		return "0"
 	}
 	return lit
+}
+
+// replaceSurrogates writes U+FFFD for each lone surrogate of WTF-8 text
+// (the 3-byte form decodeJSONBytes and the parser keep), which is how the
+// input of a string_unicode error is echoed. Valid UTF-8 is returned as is.
+func replaceSurrogates(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 && s[i] == 0xed && i+2 < len(s) {
+			size = 3 // the parser lets no other invalid UTF-8 through
+		}
+		b = utf8.AppendRune(b, r)
+		i += size
+	}
+	return string(b)
 }

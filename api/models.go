@@ -13,10 +13,11 @@ var (
 	bodyLoc  = []any{"body"}
 	itemsLoc = []any{"body", "items"}
 
-	urlRule     = stringRule{min: 1, max: domain.MaxURLLength, url: true}
-	titleRule   = stringRule{min: 1, max: domain.MaxTitleLength}
-	summaryRule = stringRule{max: domain.MaxSummaryLength}
-	notesRule   = stringRule{max: domain.MaxNotesLength}
+	urlRule     = stringRule{min: 1, max: domain.MaxURLLength, url: true, stored: true}
+	titleRule   = stringRule{min: 1, max: domain.MaxTitleLength, stored: true}
+	summaryRule = stringRule{max: domain.MaxSummaryLength, stored: true}
+	notesRule   = stringRule{max: domain.MaxNotesLength, stored: true}
+	tagRule     = stringRule{min: 1, max: domain.MaxTagLength, stored: true}
 )
 
 // analysisCreate validates an AnalysisCreate object at prefix into a.

@@ -24,6 +24,7 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,11 +78,17 @@ func NewRouter(d Deps) *gin.Engine {
 	r.Use(h.observe)
 
 	routes := h.routes()
+	fb := &fallback{}
 	for _, rt := range routes {
-		r.Handle(rt.method, rt.path, rt.handler)
+		handler := rt.handler
+		if strings.Contains(rt.path, "/:") {
+			handler = fb.nonEmptyParams(handler)
+		}
+		r.Handle(rt.method, rt.path, handler)
 	}
 	registerDocs(r)
-	r.NoRoute(newFallback(routes, r.Routes()).handle)
+	fb.build(routes, r.Routes())
+	r.NoRoute(fb.handle)
 	return r
 }
 

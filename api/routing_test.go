@@ -53,11 +53,21 @@ func TestStarletteRouting(t *testing.T) {
 	}
 }
 
+// TestDocsRoutesAreServed: the four documentation pages answer GET and
+// HEAD; any other method is a 405 with Allow: GET, HEAD.
 func TestDocsRoutesAreServed(t *testing.T) {
 	_, h, _ := newTestRouter(t)
-	for _, p := range []string{"/openapi.json", "/docs", "/redoc"} {
-		if w := (req{method: "GET", path: p}).do(h); w.Code != http.StatusOK {
-			t.Errorf("GET %s = %d", p, w.Code)
+	for _, p := range []string{"/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"} {
+		for _, m := range []string{"GET", "HEAD"} {
+			if w := (req{method: m, path: p}).do(h); w.Code != http.StatusOK {
+				t.Errorf("%s %s = %d", m, p, w.Code)
+			}
+		}
+		for _, m := range []string{"POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+			w := req{method: m, path: p}.do(h)
+			if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "GET, HEAD" || w.Body.String() != `{"detail":"Method Not Allowed"}` {
+				t.Errorf("%s %s = %d Allow=%q %s", m, p, w.Code, w.Header().Get("Allow"), w.Body)
+			}
 		}
 	}
 }

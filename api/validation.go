@@ -1,6 +1,7 @@
 package api
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -106,16 +107,17 @@ func plural(n int, word string) string {
 }
 
 const (
-	msgMissing      = "Field required"
-	msgStringType   = "Input should be a valid string"
-	msgListType     = "Input should be a valid list"
-	msgModelAttrs   = "Input should be a valid dictionary or object to extract fields from"
-	msgUUIDType     = "UUID input should be a string, bytes or UUID object"
-	msgFloatType    = "Input should be a valid number"
-	msgFloatParsing = "Input should be a valid number, unable to parse string as a number"
-	msgIntParsing   = "Input should be a valid integer, unable to parse string as an integer"
-	statusExpected  = "'pending', 'processing', 'completed' or 'failed'"
-	urlPattern      = `^https?://\S+$`
+	msgMissing        = "Field required"
+	msgStringType     = "Input should be a valid string"
+	msgListType       = "Input should be a valid list"
+	msgModelAttrs     = "Input should be a valid dictionary or object to extract fields from"
+	msgUUIDType       = "UUID input should be a string, bytes or UUID object"
+	msgFloatType      = "Input should be a valid number"
+	msgFloatParsing   = "Input should be a valid number, unable to parse string as a number"
+	msgIntParsing     = "Input should be a valid integer, unable to parse string as an integer"
+	msgIntParsingSize = "Unable to parse input string as an integer, exceeded maximum size"
+	statusExpected    = "'pending', 'processing', 'completed' or 'failed'"
+	urlPattern        = `^https?://\S+$`
 )
 
 // missing adds Pydantic's "missing" error; input is the enclosing object.
@@ -124,15 +126,32 @@ func (e *valErrors) missing(l []any, obj *jsonValue) {
 }
 
 // stringRule is a str field's constraints, checked in pydantic-core's
-// order: type, min_length, max_length, pattern. Lengths count characters.
+// order: type (a lone surrogate is string_unicode), min_length,
+// max_length, pattern, then the AfterValidator refusing U+0000. Lengths
+// count characters.
 type stringRule struct {
 	min, max int
 	url      bool // ^https?://\S+$
+	// stored marks text that goes to Postgres, which cannot hold U+0000:
+	// it is refused here rather than accepted and lost later.
+	stored bool
 }
+
+const (
+	msgStringUnicode = "Input should be a valid string, unable to parse raw data as a unicode string"
+	msgNUL           = "Value error, must not contain NUL characters"
+)
 
 func (e *valErrors) str(l []any, v *jsonValue, r stringRule) (string, bool) {
 	if v.kind != kindString {
 		e.add("string_type", l, msgStringType, v, "")
+		return "", false
+	}
+	if !utf8.ValidString(v.str) {
+		// The parser keeps lone surrogates as their 3-byte (WTF-8) form, the
+		// only invalid UTF-8 it lets through: Python's str holds them, and
+		// pydantic-core cannot turn them into a Rust string.
+		e.add("string_unicode", l, msgStringUnicode, v, "")
 		return "", false
 	}
 	n := utf8.RuneCountInString(v.str)
@@ -143,6 +162,8 @@ func (e *valErrors) str(l []any, v *jsonValue, r stringRule) (string, bool) {
 		e.add("string_too_long", l, "String should have at most "+plural(r.max, "character"), v, ctxInt("max_length", r.max))
 	case r.url && !matchesURLPattern(v.str):
 		e.add("string_pattern_mismatch", l, "String should match pattern '"+urlPattern+"'", v, ctxString("pattern", urlPattern))
+	case r.stored && strings.IndexByte(v.str, 0) >= 0:
+		e.add("value_error", l, msgNUL, v, `{"error":{}}`)
 	default:
 		return v.str, true
 	}
@@ -206,7 +227,14 @@ func (e *valErrors) status(l []any, v *jsonValue) (domain.Status, bool) {
 func (e *valErrors) score(l []any, v *jsonValue) (float64, bool) {
 	var f float64
 	switch v.kind {
-	case kindInt, kindFloat:
+	case kindInt:
+		if math.IsInf(v.num, 0) {
+			// float(int) raises OverflowError: not a valid number.
+			e.add("float_type", l, msgFloatType, v, "")
+			return 0, false
+		}
+		f = v.num
+	case kindFloat:
 		f = v.num
 	case kindBool:
 		if v.boolean {
@@ -267,7 +295,7 @@ func (e *valErrors) list(l []any, v *jsonValue, min, max int, item func(l []any,
 func (e *valErrors) tagList(l []any, v *jsonValue) ([]string, bool) {
 	tags := make([]string, 0, len(v.items))
 	ok := e.list(l, v, 0, domain.MaxTags, func(l []any, it *jsonValue) bool {
-		s, ok := e.str(l, it, stringRule{min: 1, max: domain.MaxTagLength})
+		s, ok := e.str(l, it, tagRule)
 		tags = append(tags, s)
 		return ok
 	})
@@ -289,6 +317,9 @@ func (e *valErrors) modelObject(l []any, v *jsonValue) bool {
 // case included), and underscores between digits are allowed as in Python.
 func parseLaxFloat(s string) (float64, bool) {
 	s = strings.TrimFunc(s, unicode.IsSpace)
+	if unsigned := strings.TrimLeft(s, "+-"); len(s)-len(unsigned) == 1 && strings.EqualFold(unsigned, "nan") {
+		return math.NaN(), true // Rust reads a signed NaN; strconv does not
+	}
 	if !rustFloatSyntax(s) {
 		stripped, ok := stripUnderscores(s)
 		if !ok || !rustFloatSyntax(stripped) {
@@ -363,14 +394,14 @@ func stripUnderscores(s string) (string, bool) {
 
 // parseLaxInt is pydantic-core's str_as_int: whitespace trimmed, an
 // optional sign, digits (Python underscores allowed), and a fraction of
-// zeros only ("5.00" is 5). The value saturates at the int64 range, which
+// zeros only ("5.00" is 5, "5." is not an integer). The value saturates at the int64 range, which
 // no limit of this API comes near.
 func parseLaxInt(s string) (int64, bool) {
 	s = strings.TrimFunc(s, unicode.IsSpace)
 	if n, ok := parseSignedDigits(s); ok {
 		return n, true
 	}
-	if dot := strings.IndexByte(s, '.'); dot >= 0 && strings.Trim(s[dot+1:], "0") == "" {
+	if dot := strings.IndexByte(s, '.'); dot >= 0 && dot+1 < len(s) && strings.Trim(s[dot+1:], "0") == "" {
 		if n, ok := parseSignedDigits(s[:dot]); ok {
 			return n, true
 		}

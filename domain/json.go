@@ -106,7 +106,7 @@ func appendFloatPtr(buf []byte, f *float64) []byte {
 	if f == nil {
 		return append(buf, "null"...)
 	}
-	return AppendPythonFloat(buf, *f)
+	return AppendPydanticFloat(buf, *f)
 }
 
 const hexDigits = "0123456789abcdef"
@@ -175,11 +175,29 @@ func AppendJSONString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
-// AppendPythonFloat appends f as Python's repr(float) writes it: the
-// shortest round-tripping digits, fixed notation for 1e-4 <= |f| < 1e16 with
-// at least one decimal ("1.0"), otherwise "1e-05" / "1.5e+16".
+// AppendPythonFloat appends f as Python's repr(float) writes it (what
+// json.dumps writes, so what a 422 echoes): the shortest round-tripping
+// digits, fixed notation for 1e-4 <= |f| < 1e16 with at least one decimal
+// ("1.0"), otherwise "1e-05" / "1.5e+16".
 // NaN and infinities (which JSON cannot carry) are written as null.
 func AppendPythonFloat(buf []byte, f float64) []byte {
+	return appendFloat(buf, f, -4, true)
+}
+
+// AppendPydanticFloat appends f as pydantic-core writes a float in a
+// response model: the shortest round-tripping digits, fixed notation for
+// 1e-5 <= |f| < 1e16 ("0.00001", "1.0", "0.87"), otherwise an exponent
+// without zero padding ("1e-7", "2.5e-6", "1e+16"). NaN and infinities
+// are written as null.
+func AppendPydanticFloat(buf []byte, f float64) []byte {
+	return appendFloat(buf, f, -5, false)
+}
+
+// appendFloat writes f in fixed notation when minDecpt < decpt <= 16
+// (decpt: the position of the decimal point relative to the shortest
+// digits), otherwise in e-notation, its exponent padded to two digits when
+// padExp is set.
+func appendFloat(buf []byte, f float64, minDecpt int, padExp bool) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(buf, "null"...)
 	}
@@ -212,7 +230,7 @@ func AppendPythonFloat(buf []byte, f float64) []byte {
 		buf = append(buf, '-')
 	}
 	decpt := exp + 1 // position of the decimal point relative to digits
-	if decpt <= -4 || decpt > 16 {
+	if decpt <= minDecpt || decpt > 16 {
 		buf = append(buf, digits[0])
 		if len(digits) > 1 {
 			buf = append(buf, '.')
@@ -225,7 +243,7 @@ func AppendPythonFloat(buf []byte, f float64) []byte {
 		} else {
 			buf = append(buf, '+')
 		}
-		if exp < 10 {
+		if exp < 10 && padExp {
 			buf = append(buf, '0')
 		}
 		return strconv.AppendInt(buf, int64(exp), 10)

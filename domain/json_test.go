@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -17,6 +18,32 @@ func TestAppendPythonFloat(t *testing.T) {
 		if got := string(AppendPythonFloat(nil, in)); got != want {
 			t.Errorf("AppendPythonFloat(%v) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestAppendPydanticFloat: response numbers as pydantic-core writes them
+// (the contract's examples), which differ from repr below 1e-4 and in the
+// exponent's padding; and the encoders of the response models use it.
+func TestAppendPydanticFloat(t *testing.T) {
+	cases := map[float64]string{
+		0.00001: "0.00001", 1e-7: "1e-7", 2.5e-6: "2.5e-6", 0.0001: "0.0001", 1e16: "1e+16",
+		1.0: "1.0", 0.87: "0.87", 0: "0.0", 0.000012345: "0.000012345", 1.5e-5: "0.000015",
+		9.99e-6: "9.99e-6", 1e15: "1000000000000000.0", 1.5e17: "1.5e+17", 1e100: "1e+100",
+		-3e-9: "-3e-9", 1.0 / 3: "0.3333333333333333",
+	}
+	for in, want := range cases {
+		if got := string(AppendPydanticFloat(nil, in)); got != want {
+			t.Errorf("AppendPydanticFloat(%v) = %q, want %q", in, got, want)
+		}
+	}
+	score, avg := 0.00001, 2.5e-6
+	a := Analysis{Score: &score, Tags: []string{}}
+	if got := string(a.AppendJSON(nil)); !strings.Contains(got, `"score":0.00001,`) {
+		t.Errorf("analysis score: %s", got)
+	}
+	st := Stats{AvgScore: &avg}
+	if got := string(st.AppendJSON(nil)); !strings.Contains(got, `"avg_score":2.5e-6,`) {
+		t.Errorf("stats avg_score: %s", got)
 	}
 }
 

@@ -25,8 +25,15 @@ type pageRow struct {
 // count(*) OVER () is not used: it would fetch every matching row to count
 // it, and it yields no row (so no count) for a page past the end. When the
 // page is empty past the end, a second statement counts.
+//
+// A tag holding U+0000 matches nothing: Postgres text cannot store the
+// character (so no row has it) and refuses it as a parameter, so the page
+// is empty without a query.
 func (p *Postgres) List(ctx context.Context, f domain.ListFilter) (domain.Page, error) {
 	op := "list analyses"
+	if f.Tag != nil && strings.IndexByte(*f.Tag, 0) >= 0 {
+		return domain.Page{Data: []domain.Analysis{}}, nil
+	}
 	where, args := listWhere(f)
 	limit := f.Limit
 	if limit <= 0 {

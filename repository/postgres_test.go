@@ -405,3 +405,30 @@ func seedItems(n int, owner uuid.UUID) []domain.Analysis {
 	}
 	return items
 }
+
+// TestListTagWithNUL: a tag filter holding U+0000 (which Postgres cannot
+// take as text) matches nothing instead of failing, with or without other
+// filters and rows.
+func TestListTagWithNUL(t *testing.T) {
+	p := openTestRepo(t, nil)
+	repotest.TruncateAnalyses(t, p.sql)
+	owner := uuid.New()
+	if _, err := p.CopyAnalyses(context.Background(), seedItems(3, owner)); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	for _, tag := range []string{"\x00", "seed\x00", "a\x00b"} {
+		for _, f := range []domain.ListFilter{{Tag: &tag}, {Tag: &tag, OwnerID: &owner, Skip: 1}} {
+			page, err := p.List(context.Background(), f)
+			if err != nil || page.Count != 0 || len(page.Data) != 0 {
+				t.Errorf("tag %q: %+v, %v", tag, page, err)
+			}
+			if got := string(page.AppendJSON(nil)); got != `{"data":[],"count":0}` {
+				t.Errorf("tag %q: body %s", tag, got)
+			}
+		}
+	}
+	seed := "seed"
+	if page, err := p.List(context.Background(), domain.ListFilter{Tag: &seed}); err != nil || page.Count != 3 {
+		t.Errorf("tag without NUL: %d, %v", page.Count, err)
+	}
+}
