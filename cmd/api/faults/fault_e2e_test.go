@@ -65,48 +65,48 @@ func TestCacheConsistencyUnderRedisFaults(t *testing.T) {
 		name  string
 		fault func(r *run)
 	}{
-		{"control", func(r *run) { r.faultAt = time.Now(); time.Sleep(warmUp); r.backAt = time.Now() }},
+		{"control", func(r *run) { r.faultBegins(); time.Sleep(warmUp); r.redisBack() }},
 		{"pause", func(r *run) {
-			r.faultAt = time.Now()
+			r.faultBegins()
 			r.redis.pause()
 			time.Sleep(3 * time.Second)
 			r.redis.resume()
-			r.backAt = time.Now()
+			r.redisBack()
 		}},
 		{"kill-restart-aof", func(r *run) {
-			r.faultAt = time.Now()
+			r.faultBegins()
 			r.redis.kill()
 			time.Sleep(time.Second)
 			r.redis.start()
-			r.backAt = time.Now()
+			r.redisBack()
 		}},
 		{"client-kill", func(r *run) {
-			r.faultAt = time.Now()
+			r.faultBegins()
 			var killed int64
 			for range 10 {
 				killed += r.redis.killClients()
 				time.Sleep(200 * time.Millisecond)
 			}
-			r.backAt = time.Now()
+			r.redisBack()
 			r.notef("CLIENT KILL closed %d connections in 10 rounds", killed)
 		}},
 		{"restart-empty", func(r *run) {
-			r.faultAt = time.Now()
+			r.faultBegins()
 			r.redis.kill()
 			r.redis.wipe()
 			time.Sleep(time.Second)
 			r.redis.start()
-			r.backAt = time.Now()
+			r.redisBack()
 		}},
 		{"kill-instance-during-pause", func(r *run) {
-			r.faultAt = time.Now()
+			r.faultBegins()
 			r.redis.pause()
 			time.Sleep(1500 * time.Millisecond)
 			killedAt := time.Now()
 			r.a.kill()
 			time.Sleep(500 * time.Millisecond)
 			r.redis.resume()
-			r.backAt = time.Now()
+			r.redisBack()
 			n := 0
 			for _, o := range r.h.snapshot() {
 				if o.inst == "A" && o.acked() && o.start.After(r.faultAt) && o.end.Before(killedAt) {
@@ -140,7 +140,21 @@ type run struct {
 	// faultAt is when the fault began, backAt when Redis answered again
 	// (set by the scenario's fault function, in the test goroutine).
 	faultAt, backAt time.Time
-	notes           []string
+	// writesOnA routes every write to A while the fault lasts, so that B
+	// has no failed cache write of its own and depends on A's
+	// invalidations reaching it: the cross-instance path under test.
+	writesOnA atomic.Bool
+	notes     []string
+}
+
+func (r *run) faultBegins() {
+	r.faultAt = time.Now()
+	r.writesOnA.Store(true)
+}
+
+func (r *run) redisBack() {
+	r.backAt = time.Now()
+	r.writesOnA.Store(false)
 }
 
 func (r *run) notef(format string, args ...any) {
@@ -325,14 +339,15 @@ func (r *run) client(ctx context.Context, rng *rand.Rand) {
 	}
 }
 
-// pickInstance returns A for 80% of writes and B for 80% of reads, the
-// other one when that one is dead, nil when both are.
+// pickInstance returns A for 80% of writes (all of them during the fault)
+// and B for 80% of reads, the other one when that one is dead, nil when
+// both are.
 func (r *run) pickInstance(rng *rand.Rand, write bool) *instance {
 	first, second := r.b, r.a
 	if write {
 		first, second = r.a, r.b
 	}
-	if rng.IntN(5) == 0 {
+	if rng.IntN(5) == 0 && !(write && r.writesOnA.Load()) {
 		first, second = second, first
 	}
 	switch {
@@ -608,7 +623,7 @@ func (r *run) judge(loadEnd time.Time, mismatches []string, rounds int) string {
 	// Stale reads of the final check are counted once per instance and
 	// target: the check polls the same reads until they converge.
 	var loadStale, finalStale int
-	var maxAge time.Duration
+	var maxAge, lastAfterBack time.Duration // staleness; last stale read after Redis was back
 	var shown []violation
 	finalSeen := map[string]bool{}
 	byKind, byCache := map[string]int{}, map[string]int{}
@@ -623,13 +638,14 @@ func (r *run) judge(loadEnd time.Time, mismatches []string, rounds int) string {
 		} else {
 			loadStale++
 			maxAge = max(maxAge, v.read.start.Sub(v.write.end))
+			lastAfterBack = max(lastAfterBack, v.read.start.Sub(r.backAt))
 		}
 		shown = append(shown, v)
 		byKind[v.read.kind.String()]++
 		byCache[v.read.xcache]++
 	}
-	t.Logf("%s: %d ops during the load (%d reads, %d writes; %d without an answer, %d 5xx); %d stale reads during the load (max staleness %v), %d distinct in the final check; by read %v, by X-Cache %v",
-		r.name, reads+writes, reads, writes, noAnswer, server5xx, loadStale, maxAge.Round(time.Millisecond), finalStale, byKind, byCache)
+	t.Logf("%s: %d ops during the load (%d reads, %d writes; %d without an answer, %d 5xx); %d stale reads during the load (max staleness %v, the last one sent %v after Redis was back), %d distinct in the final check; by read %v, by X-Cache %v",
+		r.name, reads+writes, reads, writes, noAnswer, server5xx, loadStale, maxAge.Round(time.Millisecond), lastAfterBack.Round(time.Millisecond), finalStale, byKind, byCache)
 	if len(errs) > 0 {
 		t.Logf("%s: requests without an answer: %v", r.name, errs)
 	}
@@ -687,8 +703,9 @@ func (r *run) judge(loadEnd time.Time, mismatches []string, rounds int) string {
 		shown := mismatches[:min(len(mismatches), 12)]
 		t.Errorf("%s: %d reads still differ from Postgres %v after the load:\n%s", r.name, len(mismatches), convergeFor, strings.Join(shown, "\n"))
 	}
-	return fmt.Sprintf("%-28s ops=%5d stale(load)=%4d stale(final)=%4d maxStaleness=%-8v firstHIT A=%-8s B=%-8s outageReads %s mismatches=%d",
-		r.name, reads+writes, loadStale, finalStale, maxAge.Round(time.Millisecond), firstHit["A"], firstHit["B"], strings.Join(latency, "; "), len(mismatches))
+	return fmt.Sprintf("%-28s ops=%5d stale(load)=%4d stale(final)=%4d maxStaleness=%-8v lastStaleAfterBack=%-8v firstHIT A=%-8s B=%-8s mismatches=%d faultReads %s",
+		r.name, reads+writes, loadStale, finalStale, maxAge.Round(time.Millisecond), lastAfterBack.Round(time.Millisecond),
+		firstHit["A"], firstHit["B"], len(mismatches), strings.Join(latency, "; "))
 }
 
 // quantile returns the q-quantile of ds (nearest rank), 0 for none.
