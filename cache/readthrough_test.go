@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/domain"
 	"github.com/analysis-cache/service/repository/repotest"
@@ -201,6 +203,44 @@ func TestReadThroughFillRacingInvalidationIsDropped(t *testing.T) {
 	if p.Data[0].Title != "after" {
 		t.Fatalf("read after the write: %s with title %q: the racing fill resurrected the stale page", rs.Status, p.Data[0].Title)
 	}
+}
+
+// A closed gate keeps user lists off Redis: a cached page is not served
+// until the invalidation log has been caught up, even a fresh one.
+func TestReadThroughClosedGateBypasses(t *testing.T) {
+	f := newListsFixture(t)
+	pg := listsPostgres(t)
+	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	ctx := context.Background()
+	owner := uuid.New()
+	listsCreate(t, pg, owner, "one")
+	for want, s := range []Status{Miss, Hit} {
+		sctx, rs := WithStatus(ctx)
+		if _, err := rt.ListByOwner(sctx, owner, 0, 20); err != nil || rs.Status != s {
+			t.Fatalf("read %d: %s, %v; want %s", want, rs.Status, err, s)
+		}
+	}
+	f.gate.Close()
+	var calls atomic.Int64
+	f.rdb.AddHook(countCommands{&calls})
+	sctx, rs := WithStatus(ctx)
+	if _, err := rt.ListByOwner(sctx, owner, 0, 20); err != nil || rs.Status != Bypass {
+		t.Fatalf("with the gate closed: %s, %v; want BYPASS", rs.Status, err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d Redis commands with the gate closed, want none", n)
+	}
+}
+
+// countCommands counts the commands (and pipelines) a client sends.
+type countCommands struct{ n *atomic.Int64 }
+
+func (countCommands) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countCommands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h countCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
 func TestReadThroughRedisDown(t *testing.T) {

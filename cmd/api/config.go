@@ -79,7 +79,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		Port:                    r.int("PORT", 8000),
 		DatabaseURL:             r.str("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		RedisURL:                r.str("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		RedisTimeout:            r.duration("REDIS_TIMEOUT", 50*time.Millisecond),
+		RedisTimeout:            r.duration("REDIS_TIMEOUT", 250*time.Millisecond),
 		WriteBehindRedisTimeout: r.duration("WRITE_BEHIND_REDIS_TIMEOUT", 2*time.Second),
 		RedisDialTimeout:        r.duration("REDIS_DIAL_TIMEOUT", 500*time.Millisecond),
 		RedisPoolTimeout:        r.duration("REDIS_POOL_TIMEOUT", 2*time.Second),
