@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
 	"github.com/analysis-cache/service/docs"
 )
 
