@@ -48,8 +48,9 @@ var contractOperations = map[string]map[string]string{
 	"/ready":                            {"get": "ready_ready_get"},
 }
 
-// contractComponents are the component names contract.md fixes; generated
-// clients use them as type names.
+// contractComponents are the component names the API fixes; generated
+// clients use them as type names (docs/fastapi-compatibility.md, "What
+// generated clients rely on").
 var contractComponents = []string{
 	"AnalysisPublic", "AnalysesPublic", "AnalysisCreate", "AnalysisUpdate", "AnalysisIngest",
 	"AnalysisStatus", "BulkIngest", "BulkAccepted", "AnalysisStats", "StatusCounts", "TagCount",
@@ -437,7 +438,7 @@ func TestDocsAssetsNeverListDirectories(t *testing.T) {
 // The tests below are the rules that decide whether a client generated from
 // this document (openapi-typescript, openapi-generator, orval...) has the
 // same types as one generated from FastAPI's document for this API; see
-// "FastAPI behaviour to reproduce" in the contract. clients/typescript runs
+// docs/fastapi-compatibility.md. clients/typescript runs
 // such a client against the service (cmd/api/client_test.go).
 
 // rawSpec is docs/openapi.json as plain JSON values: kin-openapi resolves

@@ -35,18 +35,18 @@ const (
 
 // AnalysisPublic is an analysis as every read and write endpoint returns it.
 type AnalysisPublic struct {
-	ID        string         `json:"id" validate:"required" format:"uuid"`
-	OwnerID   string         `json:"owner_id" validate:"required" format:"uuid"`
-	URL       string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title     string         `json:"title" validate:"required" minLength:"1" maxLength:"200"`
+	ID        string         `json:"id" validate:"required" format:"uuid" example:"3fa85f64-5717-4562-b3fc-2c963f66afa6"`
+	OwnerID   string         `json:"owner_id" validate:"required" format:"uuid" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
+	URL       string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
+	Title     string         `json:"title" validate:"required" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
 	Status    AnalysisStatus `json:"status" validate:"required"`
-	Summary   *string        `json:"summary" validate:"required" maxLength:"10000" extensions:"x-nullable"`
-	Score     *float64       `json:"score" validate:"required" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags      []string       `json:"tags" validate:"required,max=20" minLength:"1" maxLength:"50"`
-	Notes     *string        `json:"notes" validate:"required" maxLength:"2000" extensions:"x-nullable"`
-	Version   int64          `json:"version" validate:"required" minimum:"1"`
-	CreatedAt string         `json:"created_at" validate:"required" format:"date-time"`
-	UpdatedAt string         `json:"updated_at" validate:"required" format:"date-time"`
+	Summary   *string        `json:"summary" validate:"required" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score     *float64       `json:"score" validate:"required" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
+	Tags      []string       `json:"tags" validate:"required,max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
+	Notes     *string        `json:"notes" validate:"required" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
+	Version   int64          `json:"version" validate:"required" minimum:"1" example:"1"`
+	CreatedAt string         `json:"created_at" validate:"required" format:"date-time" example:"2025-01-15T09:30:00Z"`
+	UpdatedAt string         `json:"updated_at" validate:"required" format:"date-time" example:"2025-01-15T09:30:00Z"`
 } // @name AnalysisPublic
 
 // AnalysesPublic is one page of analyses; Count is the number of all
@@ -58,39 +58,39 @@ type AnalysesPublic struct {
 
 // AnalysisCreate is the body of POST /api/v1/analyses.
 type AnalysisCreate struct {
-	OwnerID string         `json:"owner_id" validate:"required" format:"uuid"`
-	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200"`
+	OwnerID string         `json:"owner_id" validate:"required" format:"uuid" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
+	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
+	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
 	Status  AnalysisStatus `json:"status" default:"pending"`
-	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable"`
-	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
-	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable"`
+	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
+	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
+	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
 } // @name AnalysisCreate
 
 // AnalysisUpdate is the body of PATCH /api/v1/analyses/{analysis_id}: only
 // the fields sent change; null clears summary, score and notes.
 type AnalysisUpdate struct {
-	URL     string         `json:"url" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title   string         `json:"title" minLength:"1" maxLength:"200"`
+	URL     string         `json:"url" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
+	Title   string         `json:"title" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
 	Status  AnalysisStatus `json:"status"`
-	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable"`
-	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
-	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable"`
+	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
+	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
+	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
 } // @name AnalysisUpdate
 
 // AnalysisIngest is one item of a bulk ingest: AnalysisCreate plus an
 // optional client-given id that makes the item idempotent.
 type AnalysisIngest struct {
-	OwnerID string         `json:"owner_id" validate:"required" format:"uuid"`
-	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$"`
-	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200"`
+	OwnerID string         `json:"owner_id" validate:"required" format:"uuid" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
+	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
+	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
 	Status  AnalysisStatus `json:"status" default:"pending"`
-	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable"`
-	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable"`
-	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50"`
-	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable"`
+	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
+	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
+	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
 	ID      *string        `json:"id" format:"uuid" extensions:"x-nullable"`
 } // @name AnalysisIngest
 

@@ -15,7 +15,7 @@ import (
 )
 
 // Config is every setting of the service, read from the environment with a
-// default fit for a laptop (the names and defaults of contract.md).
+// default fit for a laptop (the names and defaults in README.md, "Configuration").
 type Config struct {
 	Port        int    // PORT
 	DatabaseURL string // DATABASE_URL
