@@ -97,6 +97,9 @@ type WriteBehind struct {
 	cancel context.CancelFunc // stops the running Run
 	done   chan struct{}      // closed when the running Run returned
 
+	// afterFlushArrival is a test hook run by Flush once it has counted the
+	// entries it must account for, before it flushes them.
+	afterFlushArrival func()
 	// afterCommit is a test hook run after a batch is committed to Postgres
 	// and before it is acknowledged in Redis, to simulate a crash there.
 	afterCommit func() error

@@ -105,29 +105,63 @@ const maxBlock = time.Second
 
 // Flush flushes now everything the stream held when it was called, on any
 // consumer (it claims pending entries whatever their idle time: flushing
-// twice is harmless), and returns how many entries it committed and
-// acknowledged once they are committed. Entries acknowledged by another
-// flusher meanwhile are committed too but not counted. A Postgres outage
-// returns EUNAVAILABLE at once (no retry), a Redis failure
+// twice is harmless), and returns how many of those entries are in Postgres
+// when it returns, whoever committed them: entries another flusher (the
+// background one of this or another process) committed meanwhile count too.
+// An entry leaves the stream only once it is committed (or dead-lettered,
+// which is not counted), so the count is the entries present at arrival
+// that are gone at the end, less those dead-lettered meanwhile. A Postgres
+// outage returns EUNAVAILABLE at once (no retry), a Redis failure
 // EQUEUEUNAVAILABLE; entries not flushed stay in the stream. Poison entries
 // below MaxAttempts stay pending and are not counted.
 func (w *WriteBehind) Flush(ctx context.Context) (int, error) {
 	if err := w.ensureGroup(ctx); err != nil {
 		return 0, err
 	}
-	until, err := w.lastID(ctx)
+	until, held, dead, err := w.snapshot(ctx, "")
 	if err != nil {
 		return 0, err
 	}
-	claimed, err := w.claim(ctx, 0, false)
-	if err != nil {
-		return claimed, fmt.Errorf("write-behind flush: %w", err)
+	if w.afterFlushArrival != nil {
+		w.afterFlushArrival()
 	}
-	fresh, err := w.drainNew(ctx, until, false)
-	if err != nil {
-		return claimed + fresh, fmt.Errorf("write-behind flush: %w", err)
+	if _, err := w.claim(ctx, 0, false); err != nil {
+		return 0, fmt.Errorf("write-behind flush: %w", err)
 	}
-	return claimed + fresh, nil
+	if _, err := w.drainNew(ctx, until, false); err != nil {
+		return 0, fmt.Errorf("write-behind flush: %w", err)
+	}
+	_, left, deadAfter, err := w.snapshot(ctx, until)
+	if err != nil {
+		return 0, err
+	}
+	return int(max(held-left-(deadAfter-dead), 0)), nil
+}
+
+// wbSnapshot returns {last id, entries up to ARGV[1] (all when empty),
+// dead-lettered entries} of the stream KEYS[1] and dead-letter stream
+// KEYS[2], atomically.
+var wbSnapshot = redis.NewScript(`
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+local n = redis.call('XLEN', KEYS[1])
+if ARGV[1] ~= '' then
+  n = n - #redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+')
+end
+return {id, n, redis.call('XLEN', KEYS[2])}`)
+
+// snapshot reads the stream's last id, how many entries up to until (all
+// when empty) it holds, and the dead-letter stream's length, in one call.
+func (w *WriteBehind) snapshot(ctx context.Context, until string) (last string, held, dead int64, err error) {
+	res, err := wbSnapshot.Run(ctx, w.rdb, []string{w.stream, w.dead}, until).Slice()
+	if err != nil {
+		return "", 0, 0, w.redisFailed(ctx, "snapshot", err)
+	}
+	last, _ = res[0].(string)
+	held, _ = res[1].(int64)
+	dead, _ = res[2].(int64)
+	return last, held, dead, nil
 }
 
 // Stop stops Run and drains within ctx: this consumer's pending entries,

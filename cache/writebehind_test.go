@@ -700,3 +700,37 @@ func TestWriteBehindClientIDsNeverShadowCommittedRows(t *testing.T) {
 		t.Fatalf("stream holds %d entries, want 5 (every item is queued)", n)
 	}
 }
+
+// Flush answers how many of the entries pending when it was called are in
+// Postgres when it returns, whoever committed them: entries another
+// flusher commits while this call runs count too, and entries added after
+// the call arrived do not.
+func TestWriteBehindFlushCountsWhatOthersCommitted(t *testing.T) {
+	f := newWBFixture(t)
+	ctx := context.Background()
+	wb, _ := f.writeBehind("caller", wbFast)
+	other, _ := f.writeBehind("background", wbFast)
+	owner := uuid.New()
+	items := []domain.Analysis{newWBItem(owner, "one"), newWBItem(owner, "two")}
+	if err := wb.Enqueue(ctx, items, nil); err != nil {
+		t.Fatal(err)
+	}
+	late := newWBItem(owner, "late")
+	wb.afterFlushArrival = func() {
+		// Another flusher commits and acknowledges both entries first, and
+		// a new entry arrives after the call.
+		if n, err := other.Flush(ctx); err != nil || n != 2 {
+			t.Errorf("the other flusher: %d, %v; want 2", n, err)
+		}
+		if err := wb.Enqueue(ctx, []domain.Analysis{late}, nil); err != nil {
+			t.Error(err)
+		}
+	}
+	n, err := wb.Flush(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Flush = %d, %v; want 2: both pending entries are in Postgres, the late one is not counted", n, err)
+	}
+	if got := f.rowCount(t, wbIDs(items)); got != 2 {
+		t.Fatalf("%d rows in Postgres, want 2", got)
+	}
+}
