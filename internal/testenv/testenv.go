@@ -172,8 +172,12 @@ func choose(forceDocker bool, envURL, localURL string, answers func(string) bool
 	return "", fromDocker
 }
 
-// sources records where this run's servers came from (for the tests).
-var sources struct{ db, redis source }
+// sources records where this run's servers came from and, when containers
+// were started, their owner label (for the tests).
+var sources struct {
+	db, redis source
+	owner     string
+}
 
 // servers returns the Postgres server URL and the Redis URL, starting
 // containers for what neither the environment nor the local services
@@ -190,6 +194,7 @@ func servers(sel selection) (dbServer, redisURL string, stop func(), err error) 
 	if err != nil {
 		return "", "", nil, fmt.Errorf("%s (docker: %w)", howTo, err)
 	}
+	sources.owner = d.owner
 	if dbFrom == fromDocker {
 		if dbServer, err = d.postgres(); err != nil {
 			return "", "", d.stop, err

@@ -73,6 +73,9 @@ func TestCrashingChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("CRASH db=%s prefix=%s\n", strings.TrimPrefix(u.Path, "/"), env.RedisPrefix)
+	if sources.owner != "" {
+		fmt.Printf("CRASH-OWNER %s\n", sources.owner)
+	}
 	done := make(chan struct{})
 	go func() { panic("a test goroutine panics") }()
 	<-done
