@@ -8,7 +8,7 @@
 # Cached: the base image is rebuilt only when its suite or package list
 # changes, the two service images only when an entrypoint or this script
 # changes (a label records what they were built from). Prints the two image
-# names on its last line: "POSTGRES_IMAGE REDIS_IMAGE".
+# names on stdout, "POSTGRES_IMAGE REDIS_IMAGE"; progress goes to stderr.
 #
 # Knobs: TEST_POSTGRES_IMAGE, TEST_REDIS_IMAGE (names to build),
 # DEBIAN_SUITE (bookworm), DEBIAN_MIRROR (the first Debian URI in
@@ -38,7 +38,7 @@ base_id=$(printf '%s %s minbase' "$SUITE" "$PACKAGES" | sha256sum | cut -c1-16)
 image_id=$(cat "$0" "$here/postgres-entrypoint" "$here/redis-entrypoint" | sha256sum | cut -c1-16)
 
 if [ "$(built_from "$PG_IMAGE")" = "$image_id" ] && [ "$(built_from "$REDIS_IMAGE")" = "$image_id" ]; then
-	echo "images up to date (build $image_id)"
+	echo "images up to date (build $image_id)" >&2
 	echo "$PG_IMAGE $REDIS_IMAGE"
 	exit 0
 fi
@@ -48,7 +48,7 @@ if [ "$(built_from "$BASE_IMAGE")" != "$base_id" ]; then
 	MIRROR=${DEBIAN_MIRROR:-$(mirror)}
 	rootfs=$(mktemp -d "${TMPDIR:-/var/tmp}/testenv-rootfs.XXXXXX")
 	trap 'rm -rf "$rootfs"' EXIT
-	echo "debootstrap $SUITE from $MIRROR (with $PACKAGES)"
+	echo "debootstrap $SUITE from $MIRROR (with $PACKAGES)" >&2
 	start=$SECONDS
 	debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$rootfs" "$MIRROR" >"$rootfs.log" 2>&1 ||
 		{ tail -n 30 "$rootfs.log" >&2; exit 1; }
@@ -61,7 +61,7 @@ if [ "$(built_from "$BASE_IMAGE")" != "$base_id" ]; then
 	tar -C "$rootfs" -c . | docker import --change "LABEL $LABEL=$base_id" - "$BASE_IMAGE" >/dev/null
 	rm -rf "$rootfs"
 	trap - EXIT
-	echo "base image $BASE_IMAGE built in $((SECONDS - start))s"
+	echo "base image $BASE_IMAGE built in $((SECONDS - start))s" >&2
 fi
 
 # commit_image NAME ENTRYPOINT CMD ENV...: the base plus one entrypoint.
@@ -75,8 +75,10 @@ commit_image() {
 	for e in "$@"; do changes+=(--change "ENV $e"); done
 	docker commit "${changes[@]}" "$ctr" "$name" >/dev/null
 	docker rm "$ctr" >/dev/null
-	echo "built $name"
+	echo "built $name" >&2
 }
 commit_image "$PG_IMAGE" postgres-entrypoint postgres PGDATA=/var/lib/postgresql/data
 commit_image "$REDIS_IMAGE" redis-entrypoint redis-server
+# The images these replaced, now untagged.
+docker image prune -f --filter "label=$LABEL" >/dev/null
 echo "$PG_IMAGE $REDIS_IMAGE"
