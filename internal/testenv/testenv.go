@@ -176,6 +176,7 @@ func choose(forceDocker bool, envURL, localURL string, answers func(string) bool
 // were started, their owner label (for the tests).
 var sources struct {
 	db, redis source
+	dbServer  string // the Postgres server URL
 	owner     string
 }
 
@@ -186,7 +187,7 @@ func servers(sel selection) (dbServer, redisURL string, stop func(), err error) 
 	var dbFrom, redisFrom source
 	dbServer, dbFrom = choose(sel.forceDocker, sel.dbEnv, sel.dbLocal, postgresAnswers)
 	redisURL, redisFrom = choose(sel.forceDocker, sel.redisEnv, sel.redisLocal, redisAnswers)
-	sources.db, sources.redis = dbFrom, redisFrom
+	sources.db, sources.redis, sources.dbServer = dbFrom, redisFrom, dbServer
 	if dbFrom != fromDocker && redisFrom != fromDocker {
 		return dbServer, redisURL, nil, nil
 	}
