@@ -62,6 +62,7 @@ func TestAnswersChecksTheServer(t *testing.T) {
 // the message that lists every way to provide the servers, and the
 // engine's error.
 func TestServersWithNothingSaysHow(t *testing.T) {
+	keepSources(t)
 	port := closedPort(t)
 	t.Setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
 	sel := selection{
@@ -86,6 +87,7 @@ func TestServersWithNothingSaysHow(t *testing.T) {
 // When the environment or the local services provide both servers, Docker
 // is never asked.
 func TestServersFromEnvNeedNoDocker(t *testing.T) {
+	keepSources(t)
 	env := Get(t)
 	sel := selection{
 		dbEnv: env.DatabaseURL, redisEnv: env.RedisURL,
@@ -101,4 +103,10 @@ func TestServersFromEnvNeedNoDocker(t *testing.T) {
 	if err != nil || db != env.DatabaseURL || rd != env.RedisURL {
 		t.Fatalf("with local services answering: servers = %q, %q, %v", db, rd, err)
 	}
+}
+
+// keepSources restores this run's sources after a test that calls servers.
+func keepSources(t *testing.T) {
+	saved := sources
+	t.Cleanup(func() { sources = saved })
 }
