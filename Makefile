@@ -16,8 +16,13 @@ RUN_DATABASE_URL := postgres://postgres@127.0.0.1:5432/analyses?sslmode=disable
 LOCAL_REDIS_URL := redis://127.0.0.1:6379/0
 DATABASE_URL ?= $(RUN_DATABASE_URL)
 REDIS_URL ?= $(LOCAL_REDIS_URL)
-TEST_DATABASE_URL ?= $(LOCAL_DATABASE_URL)
-TEST_REDIS_URL ?= $(LOCAL_REDIS_URL)
+# Tests take TEST_DATABASE_URL and TEST_REDIS_URL from the environment (or the
+# make command line) when set; else internal/testenv uses the local services
+# when they answer, else starts containers with dockertest, else says how to
+# provide the servers.
+
+# Packages `make test-docker` runs in containers.
+DOCKER_PKGS ?= ./internal/testenv/ ./repository/ ./cache/
 
 # The database DATABASE_URL names, and the same server's maintenance database.
 DB_NAME = $(shell printf '%s' '$(DATABASE_URL)' | sed -E 's|^[^/]*//[^/]*/?([^?]*).*|\1|')
@@ -38,7 +43,7 @@ PKGS ?= ./...
 COUNT ?= 6
 NAME ?= new
 
-.PHONY: help run db build test client-test docs-browser-test client-types docs lint up down bench bench-micro bench-compare
+.PHONY: help run db build test test-docker client-test docs-browser-test client-types docs lint up down bench bench-micro bench-compare
 
 help: ## show this list
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,17 +61,20 @@ db: ## create the database DATABASE_URL names (analyses by default) when it is m
 build: ## build the service to bin/api (static, trimmed)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/api ./cmd/api
 
-test: ## run every test with -race against real Postgres and Redis (TEST_DATABASE_URL, TEST_REDIS_URL)
-	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
-		$(GO) test -race -count=1 -p 2 -timeout 20m ./...
+test: ## run every test with -race against real Postgres and Redis: TEST_DATABASE_URL/TEST_REDIS_URL if set, else the local services if they answer, else dockertest
+	$(GO) test -race -count=1 -p 2 -timeout 20m ./...
+
+test-docker: ## run DOCKER_PKGS with -race in containers only (dockertest, host network), on Postgres and Redis images built locally from Debian packages (needs root, a Docker engine, debootstrap)
+	images=$$(internal/testenv/images/build.sh); \
+	TEST_DATABASE_URL= TEST_REDIS_URL= TEST_FORCE_DOCKER=1 TEST_DOCKER_NETWORK=host \
+		TEST_POSTGRES_IMAGE="$${images% *}" TEST_REDIS_IMAGE="$${images#* }" \
+		$(GO) test -race -count=1 -p 2 -timeout 20m $(DOCKER_PKGS)
 
 client-test: ## only the generated TypeScript client test (part of make test; needs node and npm): npm ci, types from the served /openapi.json, tsc --strict, the flows
-	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
-		$(GO) test -count=1 -run '^TestTypeScriptClient$$' -v ./cmd/api
+	$(GO) test -count=1 -run '^TestTypeScriptClient$$' -v ./cmd/api
 
 docs-browser-test: ## only the docs browser test (part of make test; needs node, npm and chromium): /docs and /redoc in headless Chromium, Try it out, no request to another origin
-	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
-		$(GO) test -count=1 -run '^TestDocsInBrowser$$' -v ./cmd/api
+	$(GO) test -count=1 -run '^TestDocsInBrowser$$' -v ./cmd/api
 
 client-types: ## regenerate clients/typescript/generated/schema.d.ts from a running service (OPENAPI_URL, default http://127.0.0.1:8000/openapi.json)
 	cd clients/typescript && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run generate
@@ -94,8 +102,7 @@ bench: build db ## HTTP benchmark with wrk against bin/api and its ceilings, rew
 
 bench-micro: ## record Go micro-benchmarks to bin/bench/NAME.txt (NAME=old|new, BENCH=regex, PKGS, COUNT)
 	@mkdir -p bin/bench
-	TEST_DATABASE_URL='$(TEST_DATABASE_URL)' TEST_REDIS_URL='$(TEST_REDIS_URL)' \
-		$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS) | tee bin/bench/$(NAME).txt
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKGS) | tee bin/bench/$(NAME).txt
 
 bench-compare: ## benchstat bin/bench/old.txt against bin/bench/new.txt (record each with make bench-micro NAME=...)
 	$(GO) tool benchstat bin/bench/old.txt bin/bench/new.txt

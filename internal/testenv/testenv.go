@@ -2,12 +2,15 @@
 // database and its own Redis key prefix, so packages can run in parallel
 // against one server.
 //
-// Servers come from TEST_DATABASE_URL and TEST_REDIS_URL when they are set
-// (make test sets them to the local services); otherwise Run starts
-// containers with dockertest (images overridable with TEST_POSTGRES_IMAGE and
-// TEST_REDIS_IMAGE for mirrors). When neither is possible the package fails
-// with a message saying how to provide a server. Containers are purged when
-// the package ends, whether its tests passed, failed or panicked.
+// Each server comes from, in this order: TEST_DATABASE_URL / TEST_REDIS_URL
+// when set; else the local service (LocalDatabaseURL, LocalRedisURL) when it
+// answers; else a container started with dockertest (see newDocker for
+// TEST_POSTGRES_IMAGE, TEST_REDIS_IMAGE, TEST_DOCKER_NETWORK). When none is
+// possible the package fails with a message saying how to provide one.
+// TEST_FORCE_DOCKER=1 skips the first two and always starts containers.
+// Containers are removed when the package ends, whether its tests passed,
+// failed or panicked (a reaper process removes them when the test process
+// dies; a later run sweeps what is left).
 //
 // Use it from TestMain:
 //
@@ -27,12 +30,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/ory/dockertest/v3"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/internal/scratch"
@@ -86,7 +87,11 @@ func Run(m *testing.M) (code int) {
 		}
 	}()
 
-	dbServer, redisURL, stop, err := servers()
+	if owner := os.Getenv(reaperEnv); owner != "" {
+		return reap(owner) // this process is a run's reaper, not a test run
+	}
+
+	dbServer, redisURL, stop, err := servers(selectionFromEnv())
 	if stop != nil {
 		cleanups = append(cleanups, stop)
 	}
@@ -111,94 +116,127 @@ func Run(m *testing.M) (code int) {
 	return m.Run()
 }
 
-const howTo = `integration tests need Postgres and Redis: set TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable) and TEST_REDIS_URL (e.g. redis://127.0.0.1:6379/0), or run a Docker engine so that dockertest can start containers`
+// The local services Run uses when TEST_DATABASE_URL or TEST_REDIS_URL is
+// unset and they answer (make test no longer sets the variables itself).
+const (
+	LocalDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	LocalRedisURL    = "redis://127.0.0.1:6379/0"
+)
+
+const howTo = `integration tests need Postgres and Redis; provide them in one of these ways: ` +
+	`set TEST_DATABASE_URL (e.g. ` + LocalDatabaseURL + `) and TEST_REDIS_URL (e.g. ` + LocalRedisURL + `); ` +
+	`or run Postgres with trust auth for user postgres on 127.0.0.1:5432 and Redis on 127.0.0.1:6379; ` +
+	`or run a Docker engine so that dockertest can start containers (images TEST_POSTGRES_IMAGE, TEST_REDIS_IMAGE; ` +
+	`internal/testenv/images/build.sh builds both from Debian packages with no image registry, for TEST_DOCKER_NETWORK=host)`
+
+// source says where a server of the run comes from.
+type source string
+
+const (
+	fromEnv    source = "environment"
+	fromLocal  source = "local service"
+	fromDocker source = "docker"
+)
+
+// selection is what decides where the servers come from.
+type selection struct {
+	forceDocker         bool   // TEST_FORCE_DOCKER=1: containers even when URLs are set
+	dbEnv, redisEnv     string // TEST_DATABASE_URL, TEST_REDIS_URL
+	dbLocal, redisLocal string // LocalDatabaseURL, LocalRedisURL
+	// docker connects to the Docker engine; its error goes into the message
+	// that says how to provide the servers.
+	docker func() (*dockerEnv, error)
+}
+
+func selectionFromEnv() selection {
+	return selection{
+		forceDocker: os.Getenv("TEST_FORCE_DOCKER") == "1",
+		dbEnv:       os.Getenv("TEST_DATABASE_URL"), redisEnv: os.Getenv("TEST_REDIS_URL"),
+		dbLocal: LocalDatabaseURL, redisLocal: LocalRedisURL,
+		docker: newDocker,
+	}
+}
+
+// choose returns where one server comes from: envURL when it is set (unless
+// forced to docker), else localURL when answers says it answers, else docker
+// (url is then empty).
+func choose(forceDocker bool, envURL, localURL string, answers func(string) bool) (url string, from source) {
+	switch {
+	case forceDocker:
+		return "", fromDocker
+	case envURL != "":
+		return envURL, fromEnv
+	case answers(localURL):
+		return localURL, fromLocal
+	}
+	return "", fromDocker
+}
+
+// sources records where this run's servers came from and, when containers
+// were started, their owner label (for the tests).
+var sources struct {
+	db, redis source
+	dbServer  string // the Postgres server URL
+	owner     string
+}
 
 // servers returns the Postgres server URL and the Redis URL, starting
-// containers for what the environment does not provide.
-func servers() (dbServer, redisURL string, stop func(), err error) {
-	dbServer, redisURL = os.Getenv("TEST_DATABASE_URL"), os.Getenv("TEST_REDIS_URL")
-	if dbServer != "" && redisURL != "" {
+// containers for what neither the environment nor the local services
+// provide. stop removes the containers.
+func servers(sel selection) (dbServer, redisURL string, stop func(), err error) {
+	var dbFrom, redisFrom source
+	dbServer, dbFrom = choose(sel.forceDocker, sel.dbEnv, sel.dbLocal, postgresAnswers)
+	redisURL, redisFrom = choose(sel.forceDocker, sel.redisEnv, sel.redisLocal, redisAnswers)
+	sources.db, sources.redis, sources.dbServer = dbFrom, redisFrom, dbServer
+	if dbFrom != fromDocker && redisFrom != fromDocker {
 		return dbServer, redisURL, nil, nil
 	}
-	pool, err := dockertest.NewPool("")
-	if err == nil {
-		err = pool.Client.Ping()
-	}
+	d, err := sel.docker()
 	if err != nil {
-		return "", "", nil, fmt.Errorf("%s (docker: %v)", howTo, err)
+		return "", "", nil, fmt.Errorf("%s (docker: %w)", howTo, err)
 	}
-	pool.MaxWait = 2 * time.Minute
-	var resources []*dockertest.Resource
-	stop = func() {
-		for _, r := range resources {
-			_ = pool.Purge(r)
-		}
-	}
-	if dbServer == "" {
-		r, err := pool.RunWithOptions(&dockertest.RunOptions{
-			Repository: image("TEST_POSTGRES_IMAGE", "postgres"), Tag: imageTag("TEST_POSTGRES_IMAGE", "15-alpine"),
-			Env: []string{"POSTGRES_HOST_AUTH_METHOD=trust"},
-		}, func(c *dockertestHostConfig) { c.AutoRemove = true })
-		if err != nil {
-			return "", "", stop, fmt.Errorf("start postgres container: %w (%s)", err, howTo)
-		}
-		resources = append(resources, r)
-		_ = r.Expire(600)
-		dbServer = fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable", r.GetHostPort("5432/tcp"))
-		if err := pool.Retry(func() error {
-			conn, err := pgx.Connect(context.Background(), dbServer)
-			if err != nil {
-				return err
-			}
-			return conn.Close(context.Background())
-		}); err != nil {
-			return "", "", stop, fmt.Errorf("postgres container never answered: %w", err)
+	sources.owner = d.owner
+	if dbFrom == fromDocker {
+		if dbServer, err = d.postgres(); err != nil {
+			return "", "", d.stop, err
 		}
 	}
-	if redisURL == "" {
-		r, err := pool.RunWithOptions(&dockertest.RunOptions{
-			Repository: image("TEST_REDIS_IMAGE", "redis"), Tag: imageTag("TEST_REDIS_IMAGE", "7-alpine"),
-		}, func(c *dockertestHostConfig) { c.AutoRemove = true })
-		if err != nil {
-			return "", "", stop, fmt.Errorf("start redis container: %w (%s)", err, howTo)
-		}
-		resources = append(resources, r)
-		_ = r.Expire(600)
-		redisURL = "redis://" + r.GetHostPort("6379/tcp") + "/0"
-		if err := pool.Retry(func() error {
-			opt, _ := redis.ParseURL(redisURL)
-			c := redis.NewClient(opt)
-			defer c.Close()
-			return c.Ping(context.Background()).Err()
-		}); err != nil {
-			return "", "", stop, fmt.Errorf("redis container never answered: %w", err)
+	if redisFrom == fromDocker {
+		if redisURL, err = d.redis(); err != nil {
+			return "", "", d.stop, err
 		}
 	}
-	return dbServer, redisURL, stop, nil
+	return dbServer, redisURL, d.stop, nil
 }
 
-// image returns the repository part of $env ("mirror/postgres:15" → "mirror/postgres"), or def.
-func image(env, def string) string {
-	v := os.Getenv(env)
-	if v == "" {
-		return def
+// answerTimeout bounds the check of a local service: a refused connection
+// answers at once, this only matters for a server that hangs.
+const answerTimeout = 10 * time.Second
+
+// postgresAnswers reports whether a connection to serverURL succeeds.
+func postgresAnswers(serverURL string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return false
 	}
-	if i := strings.LastIndex(v, ":"); i > strings.LastIndex(v, "/") {
-		return v[:i]
-	}
-	return v
+	_ = conn.Close(ctx)
+	return true
 }
 
-// imageTag returns the tag part of $env, or def.
-func imageTag(env, def string) string {
-	v := os.Getenv(env)
-	if i := strings.LastIndex(v, ":"); v != "" && i > strings.LastIndex(v, "/") {
-		return v[i+1:]
+// redisAnswers reports whether the Redis server of redisURL answers PING.
+func redisAnswers(redisURL string) bool {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return false
 	}
-	if v != "" {
-		return "latest"
-	}
-	return def
+	opt.MaxRetries = -1
+	c := redis.NewClient(opt)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
+	defer cancel()
+	return c.Ping(ctx).Err() == nil
 }
 
 // createDatabase creates database name on the server of serverURL and
@@ -261,10 +299,19 @@ func sweepLeftovers(dbServer, redisURL string) {
 // server a test starts itself (a second Redis, the built binary).
 func FreePort(tb testing.TB) int {
 	tb.Helper()
+	p, err := freePort()
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return p
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("testenv: find a free port: %v", err)
+		return 0, fmt.Errorf("find a free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -73,6 +73,9 @@ func TestCrashingChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Printf("CRASH db=%s prefix=%s\n", strings.TrimPrefix(u.Path, "/"), env.RedisPrefix)
+	if sources.owner != "" {
+		fmt.Printf("CRASH-OWNER %s\n", sources.owner)
+	}
 	done := make(chan struct{})
 	go func() { panic("a test goroutine panics") }()
 	<-done
@@ -100,9 +103,9 @@ func TestSweepCollectsACrashedRun(t *testing.T) {
 		t.Fatalf("the child never reported its env: %s", out)
 	}
 	ctx := context.Background()
-	server := os.Getenv("TEST_DATABASE_URL")
-	if server == "" {
-		t.Skip("needs TEST_DATABASE_URL: the child's containers are gone with it")
+	server := sources.dbServer
+	if sources.db == fromDocker {
+		t.Skip("the child's Postgres was a container of its own, gone with it")
 	}
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
