@@ -109,39 +109,14 @@ func DropLeftoverDatabases(ctx context.Context, serverURL, prefix string, maxAge
 // characters. Keys of live runs and keys of any other form are never touched.
 func DeleteLeftoverPrefixes(ctx context.Context, rdb redis.UniversalClient, keyPrefix string, maxAge time.Duration) (int, error) {
 	now := time.Now()
-	n := 0
-	batch := make([]string, 0, 1000)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-			return fmt.Errorf("unlink leftover keys: %w", err)
-		}
-		n += len(batch)
-		batch = batch[:0]
-		return nil
-	}
-	iter := rdb.Scan(ctx, 0, keyPrefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		key := iter.Val()
+	return unlinkScanned(ctx, rdb, keyPrefix+"*", func(key string) bool {
 		name, _, found := strings.Cut(key[len(keyPrefix):], ":")
 		if !found {
-			continue
+			return false
 		}
-		if s, ok := ParseStamp("", name); !ok || !s.Leftover(now, maxAge) {
-			continue
-		}
-		if batch = append(batch, key); len(batch) == cap(batch) {
-			if err := flush(); err != nil {
-				return n, err
-			}
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("scan %s*: %w", keyPrefix, err)
-	}
-	return n, flush()
+		s, ok := ParseStamp("", name)
+		return ok && s.Leftover(now, maxAge)
+	})
 }
 
 // hostTag is 8 hex characters of the FNV-1a hash of the host name.

@@ -59,6 +59,12 @@ func DropDatabase(ctx context.Context, serverURL, name string) error {
 // batches (never KEYS) and returns how many it deleted. prefix must hold no
 // glob characters (Name's do not).
 func DeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) (int, error) {
+	return unlinkScanned(ctx, rdb, prefix+"*", func(string) bool { return true })
+}
+
+// unlinkScanned SCANs match and UNLINKs, in batches of 1000, the keys keep
+// accepts; it returns how many it deleted.
+func unlinkScanned(ctx context.Context, rdb redis.UniversalClient, match string, keep func(key string) bool) (int, error) {
 	n := 0
 	batch := make([]string, 0, 1000)
 	flush := func() error {
@@ -72,8 +78,11 @@ func DeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string)
 		batch = batch[:0]
 		return nil
 	}
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	iter := rdb.Scan(ctx, 0, match, 1000).Iterator()
 	for iter.Next(ctx) {
+		if !keep(iter.Val()) {
+			continue
+		}
 		if batch = append(batch, iter.Val()); len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return n, err
@@ -81,7 +90,7 @@ func DeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string)
 		}
 	}
 	if err := iter.Err(); err != nil {
-		return n, fmt.Errorf("scan %s*: %w", prefix, err)
+		return n, fmt.Errorf("scan %s: %w", match, err)
 	}
 	return n, flush()
 }

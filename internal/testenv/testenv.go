@@ -76,7 +76,7 @@ func Get(tb testing.TB) *Env {
 // Run provisions the package's Env, runs m and tears everything down. It
 // returns the exit code for os.Exit.
 func Run(m *testing.M) (code int) {
-	var cleanups []func()
+	cleanups := []func(){removeBinaries}
 	defer func() {
 		if r := recover(); r != nil {
 			fmt.Fprintf(os.Stderr, "testenv: panic: %v\n", r)

@@ -28,11 +28,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	code := testenv.Run(m)
-	if binDir != "" {
-		_ = os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	os.Exit(testenv.Run(m))
 }
 
 const (
@@ -45,31 +41,10 @@ const (
 	patience = 30 * time.Second
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	binPath   string
-	buildErr  error
-)
-
 // buildBinary builds cmd/api once per package run.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "faults-api-")
-		if buildErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "api")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/analysis-cache/service/cmd/api").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/api: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return testenv.Binary(t, "github.com/analysis-cache/service/cmd/api")
 }
 
 // child is a process this test started and reaps: a redis-server or an
