@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/internal/testenv"
 )
 
 // breakerClient is a client of addr with the Breaker hook installed and a
@@ -77,7 +79,7 @@ func TestBreakerOpensOnOutageAndRecovers(t *testing.T) {
 		t.Fatal("a command dialled while the circuit was open")
 	}
 	srv.start(t)
-	pollUntil(t, "a probe closed the circuit", func() bool {
+	testenv.PollUntil(t, "a probe closed the circuit", func() bool {
 		return rdb.Get(ctx, "k").Err() == redis.Nil && b.State() == "closed"
 	})
 }
@@ -98,7 +100,7 @@ func TestBreakerPoolTimeoutIsNotAnOutage(t *testing.T) {
 		defer close(held)
 		_ = rdb.BLPop(ctx, 3*time.Second, "breaker-test-never").Err() // holds the only connection
 	}()
-	pollUntil(t, "the only connection is taken", func() bool { return rdb.PoolStats().IdleConns == 0 && rdb.PoolStats().TotalConns == 1 })
+	testenv.PollUntil(t, "the only connection is taken", func() bool { return rdb.PoolStats().IdleConns == 0 && rdb.PoolStats().TotalConns == 1 })
 	for i := range 5 {
 		if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, redis.ErrPoolTimeout) {
 			t.Fatalf("command %d with the pool exhausted: %v, want ErrPoolTimeout", i, err)
@@ -124,7 +126,7 @@ func TestBreakerRestartClosesGate(t *testing.T) {
 	srv.stop(t)
 	srv.start(t) // same data set (saved), new run_id
 	sawRestart := false
-	pollUntil(t, "a command through a new connection", func() bool {
+	testenv.PollUntil(t, "a command through a new connection", func() bool {
 		err := rdb.Get(ctx, "k").Err()
 		if errors.Is(err, errRestarted) {
 			sawRestart = true

@@ -69,7 +69,7 @@ func (f *logFixture) process(t *testing.T, rdb Client, run bool, opt LogOptions)
 		done := make(chan struct{})
 		go func() { defer close(done); p.log.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
-		pollUntil(t, "the process caught up at start", p.gate.Open)
+		testenv.PollUntil(t, "the process caught up at start", p.gate.Open)
 	}
 	return p
 }
@@ -89,19 +89,6 @@ func (f *logFixture) cachedVersion(t *testing.T, id uuid.UUID) (byte, int64) {
 		t.Fatal(err)
 	}
 	return e.Kind, e.Version
-}
-
-// pollUntil polls cond; it fails t if cond never holds (a hang guard, not a
-// timing assertion: the bound survives a loaded machine).
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func (f *logFixture) read(t *testing.T, p *logProcess, id uuid.UUID) Result {
@@ -144,11 +131,11 @@ func TestLogAnnouncedChangeReachesOtherProcess(t *testing.T) {
 		return a.aside.Set(ctx, f.keys.Analysis(row.ID), updated.Version, updated.AppendJSON(nil))
 	}, change)
 
-	pollUntil(t, "B applied the announced change", func() bool {
+	testenv.PollUntil(t, "B applied the announced change", func() bool {
 		_, v := f.cachedVersion(t, row.ID)
 		return v == 2
 	})
-	pollUntil(t, "B's gate reopened", b.gate.Open)
+	testenv.PollUntil(t, "B's gate reopened", b.gate.Open)
 	if r := f.read(t, b, row.ID); r.Status != Hit || r.Version != 2 {
 		t.Fatalf("B after the catch-up: %s v%d, want HIT v2", r.Status, r.Version)
 	}
@@ -172,7 +159,7 @@ func TestLogSweepsChangesOfDeadWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No Commit: the writer is gone.
-	pollUntil(t, "the sweep tombstoned the deleted analysis", func() bool {
+	testenv.PollUntil(t, "the sweep tombstoned the deleted analysis", func() bool {
 		k, v := f.cachedVersion(t, row.ID)
 		return k == KindNegative && v == 1
 	})
@@ -204,7 +191,7 @@ func TestLogReplaysRetainedChangesAfterRestart(t *testing.T) {
 	b.log.Commit(ctx, func(ctx context.Context) error {
 		return b.aside.Set(ctx, f.keys.Analysis(row.ID), updated.Version, updated.AppendJSON(nil))
 	}, change)
-	pollUntil(t, "the changes marked applied", func() bool {
+	testenv.PollUntil(t, "the changes marked applied", func() bool {
 		pending, err := f.pg.Lookup(ctx, []int64{created.ID, change.ID})
 		return err == nil && len(pending) == 0
 	})
@@ -213,11 +200,11 @@ func TestLogReplaysRetainedChangesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.gate.Restarted()
-	pollUntil(t, "the replay restored v2", func() bool {
+	testenv.PollUntil(t, "the replay restored v2", func() bool {
 		_, v := f.cachedVersion(t, row.ID)
 		return v == 2
 	})
-	pollUntil(t, "the gate reopened", b.gate.Open)
+	testenv.PollUntil(t, "the gate reopened", b.gate.Open)
 	if r := f.read(t, b, row.ID); r.Version != 2 {
 		t.Fatalf("read after the replay: %s v%d, want v2", r.Status, r.Version)
 	}

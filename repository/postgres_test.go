@@ -161,19 +161,6 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 
 func ptrTo[T any](v T) *T { return &v }
 
-// waitUntil polls cond; it fails t if cond never holds (a hang guard, not a
-// timing assertion).
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestUnavailable points a repository at a closed port: every method must
 // answer EUNAVAILABLE, which the API turns into 503 Database unavailable.
 func TestUnavailable(t *testing.T) {
@@ -238,7 +225,7 @@ func TestConnectionKilled(t *testing.T) {
 	if err := observer.db.Raw("SELECT pg_terminate_backend(?)", pid).Scan(&killed).Error; err != nil || !killed {
 		t.Fatalf("terminate backend %d: %v %v", pid, killed, err)
 	}
-	waitUntil(t, "backend gone", func() bool {
+	testenv.PollUntil(t, "backend gone", func() bool {
 		var n int64
 		_ = observer.db.Raw("SELECT count(*) FROM pg_stat_activity WHERE pid = ?", pid).Scan(&n).Error
 		return n == 0

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 )
 
 var binaries struct {
@@ -48,5 +49,19 @@ func removeBinaries() {
 	if binaries.dir != "" {
 		_ = os.RemoveAll(binaries.dir)
 		binaries.dir, binaries.built = "", nil
+	}
+}
+
+// PollUntil polls cond every few milliseconds and fails t when it never
+// holds within a minute: a hang guard for a mechanism that is missing, not a
+// timing assertion (the bound survives a loaded machine).
+func PollUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
