@@ -123,8 +123,8 @@ type WriteBehindOptions struct {
 	// Log settles the change each commit recorded in the invalidation log
 	// (nil: the list invalidation runs unsettled, for tests of the flusher alone).
 	Log *Log
-	// Tracer starts a "write-behind flush" span around each batch's commit;
-	// the batch's Postgres and Redis calls, its settle too, are its children
+	// Tracer starts a "write-behind flush" span around each batch's commit,
+	// the parent of the batch's statements and of its settle's Redis calls
 	// (default: a no-op tracer).
 	Tracer trace.Tracer
 }
