@@ -12,6 +12,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // requestIDHeader is X-Request-ID in canonical form, so reading and writing
@@ -176,4 +180,41 @@ func metricMethod(m string) string {
 		return m
 	}
 	return "OTHER"
+}
+
+// tracing is the tracing middleware: otelgin's server span, named
+// "{method} {route}" (just "{method}" when no route matched), child of the
+// request's traceparent when it has one, then the span's own traceparent
+// on the response, so a client can find the trace of any answer. The
+// probes and the scrape are not traced: a load balancer and Prometheus
+// would otherwise make most of the traces.
+func tracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) []gin.HandlerFunc {
+	if prop == nil {
+		prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	}
+	span := otelgin.Middleware("",
+		otelgin.WithTracerProvider(tp),
+		otelgin.WithPropagators(prop),
+		otelgin.WithMeterProvider(noop.NewMeterProvider()), // Prometheus has the HTTP metrics
+		otelgin.WithGinFilter(func(c *gin.Context) bool { return accessLogLevel(c.FullPath()) != slog.LevelDebug }),
+		otelgin.WithSpanNameFormatter(func(c *gin.Context) string {
+			method := metricMethod(c.Request.Method)
+			if method == "OTHER" {
+				method = "HTTP" // the semantic conventions' name for an unknown method
+			}
+			if route := c.FullPath(); route != "" {
+				return method + " " + route
+			}
+			return method
+		}),
+	)
+	// Only traceparent and tracestate go back: baggage is the caller's.
+	var respond propagation.TraceContext
+	answer := func(c *gin.Context) {
+		if sc := trace.SpanContextFromContext(c.Request.Context()); sc.IsValid() {
+			respond.Inject(c.Request.Context(), propagation.HeaderCarrier(c.Writer.Header()))
+		}
+		c.Next()
+	}
+	return []gin.HandlerFunc{span, answer}
 }

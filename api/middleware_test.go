@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // The probes and the scrape log their access line at debug, every other
@@ -52,5 +55,33 @@ func TestAdminDisabledLogSaysSetAdminToken(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"level":"WARN","msg":"admin API is disabled: set ADMIN_TOKEN to enable it"`) {
 		t.Fatalf("log: %s", logs.String())
+	}
+}
+
+// With a tracer provider, a request gets a server span named
+// "{method} {route}" ("{method}" when no route matched) and answers with
+// its traceparent; the probes and the scrape get neither.
+func TestTracingSpansButNotProbes(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	f := &fakeServices{}
+	h := NewRouter(Deps{Analyses: f, Lists: f, Stats: statsService{f}, Ingest: f, Admin: adminService{f},
+		Ready: func(context.Context) map[string]string { return map[string]string{"postgres": "ok", "redis": "ok"} },
+		Log:   slog.New(slog.DiscardHandler), TracerProvider: tp})
+	parent := "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	for _, path := range []string{"/health", "/ready", "/metrics", "/nope", "/api/v1/analyses/stats"} {
+		w := req{method: "GET", path: path, headers: []string{"Traceparent: " + parent}}.do(h)
+		got := w.Header().Get("Traceparent")
+		probe := path == "/health" || path == "/ready" || path == "/metrics"
+		if probe != (got == "") || (!probe && !strings.HasPrefix(got, "00-0af7651916cd43dd8448eb211c80319c-")) {
+			t.Errorf("GET %s answered traceparent %q", path, got)
+		}
+	}
+	var names []string
+	for _, s := range exp.GetSpans() {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, ","); got != "GET,GET /api/v1/analyses/stats" {
+		t.Fatalf("spans %s", got)
 	}
 }

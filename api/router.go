@@ -19,6 +19,10 @@
 //   - Every request gets an X-Request-ID, an access-log line and the
 //     http_requests_total / http_request_duration_seconds metrics, without
 //     per-request allocations beyond what gin needs (middleware.go).
+//   - With a TracerProvider, every request but the probes and the scrape
+//     gets a server span named "{method} {route}", continuing the trace of
+//     the request's traceparent and answering with a traceparent of its own
+//     span (middleware.go); without one, no tracing code runs.
 package api
 
 import (
@@ -75,6 +79,10 @@ func NewRouter(d Deps) *gin.Engine {
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = false
+	if d.TracerProvider != nil {
+		// Before observe, so the access log line is written inside the span.
+		r.Use(tracing(d.TracerProvider, d.Propagator)...)
+	}
 	r.Use(h.observe)
 
 	routes := h.routes()

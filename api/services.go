@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/analysis-cache/service/cache"
 	"github.com/analysis-cache/service/domain"
@@ -82,4 +84,10 @@ type Deps struct {
 	// AdminToken is the bearer token of /api/v1/cache/...; empty disables
 	// the admin API (503).
 	AdminToken string
+	// TracerProvider, when set, traces every request but the probes and the
+	// scrape (see tracing); nil: no tracing middleware at all.
+	TracerProvider trace.TracerProvider
+	// Propagator reads the request's trace context (nil: W3C trace context
+	// and baggage).
+	Propagator propagation.TextMapPropagator
 }

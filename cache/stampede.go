@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -108,6 +111,9 @@ type StampedeOptions struct {
 	// Now is the clock of computed_at, δ, soft expiry and XFetch (default
 	// time.Now). Waits and leases use real timers.
 	Now func() time.Time
+	// Tracer starts a "stampede compute" span around each computation
+	// (default: a no-op tracer).
+	Tracer trace.Tracer
 }
 
 func (o StampedeOptions) withDefaults() StampedeOptions {
@@ -137,6 +143,9 @@ func (o StampedeOptions) withDefaults() StampedeOptions {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Tracer == nil {
+		o.Tracer = noop.Tracer{}
 	}
 	return o
 }
@@ -404,8 +413,13 @@ func (g *StampedeGuard) computeHolding(ctx context.Context, logical string, lock
 
 // run calls compute once, counts it, and measures δ on the guard's clock.
 func (g *StampedeGuard) run(ctx context.Context, compute func(context.Context) ([]byte, error)) (body []byte, computedAt time.Time, delta time.Duration, err error) {
+	ctx, span := g.opt.Tracer.Start(ctx, "stampede compute")
+	defer span.End()
 	computedAt = g.opt.Now()
 	body, err = compute(ctx)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	g.metrics.Computed()
 	return body, computedAt, g.opt.Now().Sub(computedAt), err
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/analysis-cache/service/domain"
 )
@@ -124,6 +126,10 @@ type WriteBehindOptions struct {
 	// Log settles the change each commit recorded in the invalidation log
 	// (nil: the list invalidation runs unsettled, for tests of the flusher alone).
 	Log *Log
+	// Tracer starts a "write-behind flush" span around each batch's commit,
+	// the parent of the batch's statements and of its settle's Redis calls
+	// (default: a no-op tracer).
+	Tracer trace.Tracer
 }
 
 // wbGroup is the consumer group of every flusher of the stream.
@@ -162,6 +168,9 @@ func NewWriteBehind(rdb Client, keys Keys, codec *Codec, repo domain.AnalysisRep
 		opt.Consumer = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	opt.Jitter = clampJitter(opt.Jitter)
+	if opt.Tracer == nil {
+		opt.Tracer = noop.Tracer{}
+	}
 	if log == nil {
 		log = slog.Default()
 	}

@@ -8,6 +8,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The flush pipeline. A batch goes through three stages, each overlapping
@@ -104,7 +107,14 @@ func (w *WriteBehind) decodeEntries(msgs []redis.XMessage) []wbEntry {
 // is not about an entry is retried with backoff when retry is set (what it
 // committed before failing is settled meanwhile). It returns the entries
 // acknowledged by the settles it waited for.
-func (w *WriteBehind) flushBatch(ctx context.Context, entries []wbEntry, redelivered, retry bool, settling *wbSettling) (int, error) {
+func (w *WriteBehind) flushBatch(ctx context.Context, entries []wbEntry, redelivered, retry bool, settling *wbSettling) (n int, err error) {
+	ctx, span := w.opt.Tracer.Start(ctx, "write-behind flush", trace.WithAttributes(attribute.Int("write_behind.batch.entries", len(entries))))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	var bo wbBackoff
 	total := 0
 	for attempt := 0; ; attempt++ {

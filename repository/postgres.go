@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 
@@ -58,6 +60,9 @@ type Options struct {
 	ConnMaxIdleTime time.Duration
 	// SlowQuery is the duration above which a statement is logged at warn level.
 	SlowQuery time.Duration
+	// Tracer, when set, sees every statement of every pooled connection,
+	// gorm's and the pgx paths' alike (telemetry.Tracing.Postgres); nil: none.
+	Tracer pgx.QueryTracer
 }
 
 // DefaultOptions are the settings Open uses: a pool sized for a small
@@ -97,7 +102,14 @@ func openLazy(dsn string, log *slog.Logger, opts Options) (*Postgres, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	db, err := gorm.Open(postgres.New(postgres.Config{DSN: dsn}), &gorm.Config{
+	pgc := postgres.Config{DSN: dsn}
+	if opts.Tracer != nil {
+		pgc.OptionOpenDB = append(pgc.OptionOpenDB, stdlib.OptionBeforeConnect(func(_ context.Context, cc *pgx.ConnConfig) error {
+			cc.Tracer = opts.Tracer
+			return nil
+		}))
+	}
+	db, err := gorm.Open(postgres.New(pgc), &gorm.Config{
 		Logger:                 newGormLogger(log, opts.SlowQuery),
 		DisableAutomaticPing:   true, // Open pings itself, translating the error
 		SkipDefaultTransaction: true, // single statements need no BEGIN/COMMIT

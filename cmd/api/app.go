@@ -20,9 +20,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/analysis-cache/service/api"
 	"github.com/analysis-cache/service/cache"
+	"github.com/analysis-cache/service/internal/telemetry"
 	"github.com/analysis-cache/service/repository"
 	"github.com/analysis-cache/service/service"
 )
@@ -37,6 +39,10 @@ type Main struct {
 	// (useful with PORT=0 in tests); closed Ready reports it.
 	Addr  string
 	Ready chan struct{}
+
+	// SpanExporter, when set, turns tracing on and receives the spans,
+	// whatever the OTEL_* variables say (tests); nil: the variables decide.
+	SpanExporter sdktrace.SpanExporter
 }
 
 // NewMain returns a Main for cfg with a logger of the configured format and level.
@@ -58,12 +64,31 @@ func newLogger(cfg Config) *slog.Logger {
 func (m *Main) Run(ctx context.Context) error {
 	cfg, log := m.Config, m.Log
 
+	tracing, err := telemetry.Start(ctx, telemetry.Options{
+		ServiceName: "analysis-api", ServiceVersion: buildVersion(), Exporter: m.SpanExporter,
+	})
+	if err != nil {
+		return err // names the OTEL_* variable
+	}
+	defer func() { // last: the drain's flush spans are exported too
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			log.Warn("tracing", "error", err)
+		}
+	}()
+	if tracing.Enabled() {
+		log = slog.New(telemetry.NewLogHandler(log.Handler())) // trace_id and span_id
+	}
+
 	// go-redis's own lines (pool, Sentinel, Cluster) go through this
 	// logger too, so LOG_FORMAT=json output stays JSON.
 	redis.SetLogger(redisLogger{log: log})
 
 	pg := postgresTarget(cfg.DatabaseURL)
-	repo, err := repository.Open(ctx, cfg.DatabaseURL, log)
+	repoOpts := repository.DefaultOptions()
+	repoOpts.Tracer = tracing.Postgres()
+	repo, err := repository.OpenWithOptions(ctx, cfg.DatabaseURL, log, repoOpts)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL (%s): %w", pg, err)
 	}
@@ -83,6 +108,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	defer rdb.Close()
+	if err := tracing.InstrumentRedis(rdb); err != nil {
+		return err
+	}
 	// Write-behind gets its own pool with a longer timeout: a 1000-item
 	// enqueue is one Lua call that can take longer than a cache read may, and
 	// a timeout there would answer 503 for writes Redis in fact accepted.
@@ -93,6 +121,9 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	defer wbRedis.Close()
+	if err := tracing.InstrumentRedis(wbRedis); err != nil {
+		return err
+	}
 
 	codec, err := cache.NewCodecFromEnv(cfg.CacheEncryptionKey, log)
 	if err != nil {
@@ -119,13 +150,14 @@ func (m *Main) Run(ctx context.Context) error {
 	statsFresh := time.Duration(float64(cfg.StatsTTL/2) / (1 + cfg.CacheTTLJitter))
 	guard := cache.NewStampedeGuard(rdb, keys, metrics, log, cache.StampedeOptions{
 		TTL: statsFresh, StaleFor: cfg.StatsTTL - cfg.StatsTTL/2, Jitter: cfg.CacheTTLJitter,
+		Tracer: tracing.Tracer(cacheTracer),
 	})
 	hostname, _ := os.Hostname()
 	writeBehind := cache.NewWriteBehind(wbRedis, keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
 		BatchSize: cfg.WriteBehindBatchSize, FlushInterval: cfg.WriteBehindFlushInterval,
 		ClaimIdle: cfg.WriteBehindClaimIdle, EntryTTL: cfg.CacheTTL, MaxPending: cfg.WriteBehindMaxPending,
 		MaxAttempts: cfg.WriteBehindMaxAttempts, Consumer: hostname + "-" + strconv.Itoa(os.Getpid()),
-		Jitter: cfg.CacheTTLJitter, Log: changes,
+		Jitter: cfg.CacheTTLJitter, Log: changes, Tracer: tracing.Tracer(cacheTracer),
 	})
 	invalidator := cache.NewInvalidator(rdb, keys, metrics, cache.NewTags(rdb, keys, metrics))
 
@@ -142,6 +174,8 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		MaxBulkBodyBytes: cfg.MaxBulkBodyBytes,
 		AdminToken:       cfg.AdminToken,
+		TracerProvider:   tracing.HTTP(),
+		Propagator:       tracing.Propagator,
 	})
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
@@ -183,7 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 	_, port, _ := net.SplitHostPort(m.Addr) // the real port, also with PORT=0
 	log.Info("started", "version", buildVersion(), "environment", cfg.Environment,
 		"postgres", pg, "redis", redisTarget(cfg.RedisURL), "cache_prefix", cfg.CachePrefix,
-		"tracing", false, "addr", m.Addr, "docs", "http://localhost:"+port+"/docs")
+		"tracing", tracing.Enabled(), "addr", m.Addr, "docs", "http://localhost:"+port+"/docs")
 	close(m.Ready)
 
 	select {
@@ -214,6 +248,9 @@ func (m *Main) Run(ctx context.Context) error {
 	log.Info("stopped")
 	return nil
 }
+
+// cacheTracer is the instrumentation scope of the cache's spans.
+const cacheTracer = "github.com/analysis-cache/service/cache"
 
 // version is the service version, set at build time with
 // -ldflags '-X main.version=v1.2.3'; when empty, buildVersion falls back to
