@@ -6,15 +6,16 @@
 // CACHE_PREFIX (its keys deleted at the end), seeds rows with pgx CopyFrom,
 // and drives load with wrk pinned to CPU 1 (Lua scripts in bench/). Each
 // scenario runs a warm-up, then a fixed measured duration. The ceilings
-// (cmd/ceiling, redis-benchmark, a raw CopyFrom) run in the same invocation.
+// (cmd/ceiling for reads and writes, redis-benchmark, a raw CopyFrom) run in
+// the same invocation.
 // It prints a table and rewrites docs/benchmarks.md and docs/benchmarks.svg.
 //
 //	make bench           # full: 3 s warm-up, 10 s per scenario, 100k/1M rows
 //	make bench QUICK=1   # quick: 1 s / 3 s, 20k/100k rows, under 2 minutes
 //
-// A missed target is reported (and, for the cached GET, explained with a CPU
-// profile of the server), not turned into a failure: the exit status is
-// non-zero only when the benchmark itself could not run.
+// A missed target is reported (and, for the cached GET, PATCH and POST,
+// explained with a CPU profile of the server), not turned into a failure:
+// the exit status is non-zero only when the benchmark itself could not run.
 package main
 
 import (

@@ -177,9 +177,16 @@ const scenarioGuide = `
 - **stats, cold at once**: the entry is deleted, then that many requests arrive together. The guard must
   run one computation; the others wait for it: p99 wait vs δ, the duration of that computation
   stored with the value (target p99 ≤ δ + 20 ms).
-- **PATCH**: write-through — Postgres update, then the version-guarded cache write.
-- **POST one per request** vs **bulk 1000 items**: the same kind of items, written through one by one
-  or accepted by write-behind into a Redis stream.
+- **PATCH** and **POST one per request**: write-through — one statement that changes the row and
+  records its invalidation in ` + "`cache_outbox`" + `, then the version-guarded cache write and the list
+  invalidation. Ceiling: **gin + pgx UPDATE … RETURNING + Redis SET** (` + "`cmd/ceiling`" + ` PATCH /write/:id:
+  the same PATCH bodies on the same seeded ids, one UPDATE … RETURNING in autocommit through a pgx pool
+  as large as the service's, one SET of the row as JSON — the least any write-through can do). Target
+  ≥ 0.6×. The three take turns like the cached GET (3 rounds; PATCH and POST back to back). Meanwhile
+  ` + "`SELECT count(*)`" + ` of ` + "`cache_outbox`" + ` (and of its rows not yet applied) runs every 100 ms: the peaks are in
+  the notes and in the line under the table. When a write target is missed, the server is profiled
+  during one more run of that load (section at the end).
+- **bulk 1000 items**: the same kind of items as POST, accepted by write-behind into a Redis stream.
 - **write-behind flush**: rows per second committed to Postgres from the moment the bulk run stops
   until nothing is pending (admin ` + "`POST /api/v1/cache/write-behind/flush`" + ` in a loop, the service's
   background flusher working too), counted in Postgres. Ceiling: **raw pgx CopyFrom** of as many rows

@@ -67,23 +67,7 @@ func run() error {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 
-	gin.SetMode(gin.ReleaseMode)
-	r := gin.New()
-	r.GET("/static/:id", func(c *gin.Context) {
-		c.Data(http.StatusOK, "application/json", body)
-	})
-	r.GET("/redis/:id", func(c *gin.Context) {
-		v, err := rdb.Get(c.Request.Context(), *prefix+"analysis:"+c.Param("id")).Bytes()
-		switch {
-		case errors.Is(err, redis.Nil):
-			c.Status(http.StatusNotFound)
-		case err != nil:
-			slog.Error("redis get", "id", c.Param("id"), "error", err)
-			c.Status(http.StatusServiceUnavailable)
-		default:
-			c.Data(http.StatusOK, "application/json", v)
-		}
-	})
+	var w *writer
 	if *databaseURL != "" {
 		cfg, err := pgxpool.ParseConfig(*databaseURL)
 		if err != nil {
@@ -95,10 +79,10 @@ func run() error {
 			return fmt.Errorf("postgres pool: %w", err)
 		}
 		defer pool.Close()
-		w := &writer{pool: pool, rdb: rdb, prefix: *prefix + "ceiling:analysis:"}
-		r.PATCH("/write/:id", w.patch)
+		w = &writer{pool: pool, rdb: rdb, prefix: *prefix + writePrefix}
 	}
-	r.GET("/health", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`)) })
+	gin.SetMode(gin.ReleaseMode)
+	r := routes(body, rdb, *prefix, w)
 
 	srv := &http.Server{Addr: *addr, Handler: r}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -111,6 +95,35 @@ func run() error {
 		return fmt.Errorf("serve %s: %w", *addr, err)
 	}
 	return nil
+}
+
+// writePrefix follows the service's CACHE_PREFIX in the keys /write/:id SETs.
+const writePrefix = "ceiling:analysis:"
+
+// routes serves body on /static/:id, the service's entries under prefix on
+// /redis/:id and, when w is not nil, the write ceiling on /write/:id.
+func routes(body []byte, rdb *redis.Client, prefix string, w *writer) *gin.Engine {
+	r := gin.New()
+	r.GET("/static/:id", func(c *gin.Context) {
+		c.Data(http.StatusOK, "application/json", body)
+	})
+	r.GET("/redis/:id", func(c *gin.Context) {
+		v, err := rdb.Get(c.Request.Context(), prefix+"analysis:"+c.Param("id")).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+			c.Status(http.StatusNotFound)
+		case err != nil:
+			slog.Error("redis get", "id", c.Param("id"), "error", err)
+			c.Status(http.StatusServiceUnavailable)
+		default:
+			c.Data(http.StatusOK, "application/json", v)
+		}
+	})
+	if w != nil {
+		r.PATCH("/write/:id", w.patch)
+	}
+	r.GET("/health", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", []byte(`{"status":"ok"}`)) })
+	return r
 }
 
 // writer is the write ceiling: one UPDATE … RETURNING, one Redis SET.
