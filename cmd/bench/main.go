@@ -70,6 +70,7 @@ func run() error {
 	p.conns = o.conns
 
 	started := time.Now()
+	loadBefore := loadAverage()
 	b, err := newBench(ctx, o, p)
 	if err != nil {
 		return err
@@ -83,6 +84,7 @@ func run() error {
 		return err
 	}
 	rep.Machine = describeMachine()
+	rep.Load = [2]string{loadBefore, loadAverage()}
 	rep.Date = started.UTC().Format("2006-01-02 15:04 UTC")
 	rep.Command = "make bench"
 	if o.quick {
