@@ -45,6 +45,7 @@ type options struct {
 	out         string
 	svg         string
 	conns       int
+	profile     bool
 	databaseURL string
 	redisURL    string
 }
@@ -56,6 +57,7 @@ func run() error {
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown report to rewrite (empty: none)")
 	flag.StringVar(&o.svg, "svg", "docs/benchmarks.svg", "SVG chart to rewrite (empty: none)")
 	flag.IntVar(&o.conns, "c", 32, "wrk connections for the read and write scenarios")
+	flag.BoolVar(&o.profile, "profile", false, "profile the server during cached GET, PATCH and POST even when their targets are met")
 	flag.Parse()
 	o.databaseURL = envOr("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 	o.redisURL = envOr("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -121,7 +121,7 @@ func (b *bench) cachedGet(ctx context.Context) error {
 	hit.Met = hit.Rate >= 0.9*ceilRedis.Rate && hit.P99 <= 2*ceilRedis.P99
 	hit.HasTarget = true
 	hit.Note = joinNote(hit.Note, fmt.Sprintf("%.2f× the static ceiling; p99 %.2f× the ceiling's", hit.Rate/b.rep.find(rowCeilStatic).Rate, float64(hit.P99)/float64(ceilRedis.P99)))
-	if !hit.Met {
+	if !hit.Met || b.o.profile {
 		return b.profileCachedGet(ctx, loads[0])
 	}
 	return nil
@@ -403,12 +403,12 @@ func (b *bench) writes(ctx context.Context) error {
 		x.Target, x.HasTarget = "≥ 0.6× write ceiling", true
 		x.Met = ceil.Rate > 0 && x.Rate >= 0.6*ceil.Rate
 	}
-	if !patch.Met {
+	if !patch.Met || b.o.profile {
 		if err := b.profile(ctx, "PATCH", "cpu-patch.prof", loads[1]); err != nil {
 			return err
 		}
 	}
-	if !post.Met {
+	if !post.Met || b.o.profile {
 		if err := b.profile(ctx, "POST", "cpu-post.prof", loads[2]); err != nil {
 			return err
 		}
