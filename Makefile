@@ -94,10 +94,10 @@ up: ## start api, postgres and redis with docker compose (http://localhost:8000/
 down: ## stop and remove the compose services
 	$(COMPOSE) down
 
-bench: build db ## HTTP benchmark with wrk against bin/api and its ceilings, rewrites docs/benchmarks.md (QUICK=1: < 2 min; BENCH_DOCS=dir)
+bench: build db ## HTTP benchmark with wrk against bin/api and its ceilings, rewrites docs/benchmarks.md (QUICK=1: < 2 min; BENCH_DOCS=dir; PROFILE=1: CPU profiles)
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends wrk; }
 	DATABASE_URL='$(DATABASE_URL)' REDIS_URL='$(REDIS_URL)' \
-		$(GO) run ./cmd/bench -server bin/api $(if $(QUICK),-quick) \
+		$(GO) run ./cmd/bench -server bin/api $(if $(QUICK),-quick) $(if $(PROFILE),-profile) \
 		-out $(BENCH_DOCS)/benchmarks.md -svg $(BENCH_DOCS)/benchmarks.svg
 
 bench-micro: ## record Go micro-benchmarks to bin/bench/NAME.txt (NAME=old|new, BENCH=regex, PKGS, COUNT)

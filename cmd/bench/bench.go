@@ -38,6 +38,9 @@ type bench struct {
 	client *apiClient
 	pprof  string // host:port of the server's net/http/pprof
 
+	ceil     *process // cmd/ceiling, started by the cached-GET scenario
+	ceilBase string
+
 	gen *rows
 	ids []uuid.UUID // the first p.ItemRows seeded ids
 	rep *report
@@ -161,6 +164,7 @@ func (b *bench) seed(ctx context.Context) error {
 func (b *bench) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	b.ceil.stop()
 	b.api.stop()
 	if b.db != nil {
 		if err := b.db.drop(ctx); err != nil {

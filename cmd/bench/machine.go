@@ -27,3 +27,16 @@ func describeMachine() string {
 	}
 	return fmt.Sprintf("%s, %d cores%s, %s", model, runtime.NumCPU(), kernel, runtime.Version())
 }
+
+// loadAverage is the 1-minute load average of /proc/loadavg, empty where
+// there is none: how busy the machine was besides the benchmark.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	if f := strings.Fields(string(b)); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}

@@ -13,10 +13,15 @@ import (
 	"time"
 )
 
-// profileCachedGet runs the cached-GET load once more while the server's
-// net/http/pprof (PPROF_ADDR) records a CPU profile, and keeps the top of
-// it for the report. The profile is kept in bin/bench/ for go tool pprof.
+// profileCachedGet profiles the server during the cached-GET load.
 func (b *bench) profileCachedGet(ctx context.Context, l load) error {
+	return b.profile(ctx, "cached GET", "cpu-cached-get.prof", l)
+}
+
+// profile runs l once more while the server's net/http/pprof (PPROF_ADDR)
+// records a CPU profile, and keeps the top of it in the report under
+// scenario. The profile is kept in bin/bench/<file> for go tool pprof.
+func (b *bench) profile(ctx context.Context, scenario, file string, l load) error {
 	seconds := max(int(b.p.Duration.Seconds()), 1)
 	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.pprof, seconds)
 	type fetched struct {
@@ -46,13 +51,13 @@ func (b *bench) profileCachedGet(ctx context.Context, l load) error {
 	f := <-done
 	if f.err != nil {
 		slog.Warn("no CPU profile of the server (is PPROF_ADDR wired?)", "error", f.err)
-		b.rep.Profile = "not available: " + f.err.Error()
+		b.rep.Profiles = append(b.rep.Profiles, cpuProfile{Scenario: scenario, Top: "not available: " + f.err.Error()})
 		return nil
 	}
 	if err := os.MkdirAll("bin/bench", 0o755); err != nil {
 		return fmt.Errorf("profile dir: %w", err)
 	}
-	path := filepath.Join("bin", "bench", "cpu-cached-get.prof")
+	path := filepath.Join("bin", "bench", file)
 	if err := os.WriteFile(path, f.body, 0o644); err != nil {
 		return fmt.Errorf("write profile: %w", err)
 	}
@@ -65,7 +70,6 @@ func (b *bench) profileCachedGet(ctx context.Context, l load) error {
 	if i := strings.Index(text, "Showing nodes"); i >= 0 {
 		text = text[i:]
 	}
-	b.rep.Profile = strings.TrimSpace(text)
-	b.rep.ProfilePath = path
+	b.rep.Profiles = append(b.rep.Profiles, cpuProfile{Scenario: scenario, Path: path, Top: strings.TrimSpace(text)})
 	return nil
 }

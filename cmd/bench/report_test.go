@@ -75,3 +75,30 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// Write rows name the write ceiling in their ratio; run-wide notes and the
+// CPU profiles of missed targets reach both the terminal and the markdown.
+func TestWriteRatioNotesAndProfiles(t *testing.T) {
+	r := sampleReport()
+	r.add(row{Name: rowCeilWrite, Rate: 4000, Unit: "req/s"})
+	patch := r.add(row{Name: rowPatch, Rate: 2600, Unit: "req/s", Vs: rowCeilWrite})
+	r.Load = [2]string{"9.46", "11.15"}
+	r.Notes = []string{"Invalidation log (cache_outbox) under the write load: peak 21,000 rows"}
+	r.Profiles = []cpuProfile{{Scenario: "PATCH", Path: "bin/bench/cpu-patch.prof", Top: "Showing nodes accounting for 1s\n  flat  flat%"}}
+	if got, want := r.ratio(patch), "0.65× gin + pgx UPDATE … RETURNING + Redis SET"; got != want {
+		t.Errorf("ratio = %q, want %q", got, want)
+	}
+	md, term := string(r.Markdown()), r.Terminal()
+	for _, want := range []string{"- Invalidation log (cache_outbox) under the write load: peak 21,000 rows",
+		"- Machine: Test CPU, 2 cores; 1-minute load average 9.46 at the start, 11.15 at the end.",
+		"## Server CPU profile during the PATCH", "go tool pprof bin/bench/cpu-patch.prof", "Showing nodes accounting for 1s"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	for _, want := range []string{"  Invalidation log (cache_outbox)", "load average 9.46 at the start, 11.15 at the end", "server CPU profile during PATCH (bin/bench/cpu-patch.prof)", "Showing nodes"} {
+		if !strings.Contains(term, want) {
+			t.Errorf("terminal lacks %q", want)
+		}
+	}
+}

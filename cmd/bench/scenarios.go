@@ -23,6 +23,9 @@ const (
 	rowCeilRedisBM = "ceiling: redis-benchmark GET"
 	rowBulk        = "POST /analyses/bulk, 1000 items (write-behind)"
 	rowCeilCopy    = "ceiling: raw pgx CopyFrom"
+	rowPatch       = "PATCH /analyses/{id} (write-through)"
+	rowPost        = "POST /analyses, one per request (write-through)"
+	rowCeilWrite   = "ceiling: gin + pgx UPDATE … RETURNING + Redis SET"
 )
 
 // runAll runs every scenario in an order where none disturbs the next:
@@ -38,8 +41,7 @@ func (b *bench) runAll(ctx context.Context) (*report, error) {
 		{"list", b.list},
 		{"stats", b.stats},
 		{"stats stampede", b.stampede},
-		{"PATCH", b.patch},
-		{"POST one by one", b.post},
+		{"PATCH, POST one by one and their ceiling", b.writes},
 		{"bulk ingest and flush", b.bulkAndFlush},
 	}
 	for _, s := range steps {
@@ -84,11 +86,10 @@ func (b *bench) cachedGet(ctx context.Context) error {
 	if err := os.WriteFile(bodyFile, sample.body, 0o644); err != nil {
 		return fmt.Errorf("write sample body: %w", err)
 	}
-	ceil, ceilBase, err := b.startCeiling(ctx, bodyFile)
-	if err != nil {
+	if err := b.startCeiling(ctx, bodyFile); err != nil {
 		return err
 	}
-	defer ceil.stop()
+	ceil, ceilBase := b.ceil, b.ceilBase
 	loads := make([]load, 3)
 	for i, route := range []string{"/api/v1/analyses/", "/static/", "/redis/"} {
 		file, err := b.writeLines(fmt.Sprintf("get-%d.txt", i), prefixed(route, ids))
@@ -120,34 +121,37 @@ func (b *bench) cachedGet(ctx context.Context) error {
 	hit.Met = hit.Rate >= 0.9*ceilRedis.Rate && hit.P99 <= 2*ceilRedis.P99
 	hit.HasTarget = true
 	hit.Note = joinNote(hit.Note, fmt.Sprintf("%.2f× the static ceiling; p99 %.2f× the ceiling's", hit.Rate/b.rep.find(rowCeilStatic).Rate, float64(hit.P99)/float64(ceilRedis.P99)))
-	if !hit.Met {
+	if !hit.Met || b.o.profile {
 		return b.profileCachedGet(ctx, loads[0])
 	}
 	return nil
 }
 
-// startCeiling builds and starts cmd/ceiling pinned to the server's CPU.
-func (b *bench) startCeiling(ctx context.Context, bodyFile string) (*process, string, error) {
+// startCeiling builds and starts cmd/ceiling pinned to the server's CPU,
+// on the bench database and prefix; it runs until close.
+func (b *bench) startCeiling(ctx context.Context, bodyFile string) error {
 	bin := filepath.Join(b.dir, "ceiling")
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/ceiling")
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, "", fmt.Errorf("build cmd/ceiling: %w: %s", err, out)
+		return fmt.Errorf("build cmd/ceiling: %w: %s", err, out)
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, "", err
+		return err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	p, err := startProcess("ceiling", b.dir, pinned(context.Background(), 0, bin,
-		"-addr", addr, "-body", bodyFile, "-redis-url", b.o.redisURL, "-prefix", b.prefix), "GIN_MODE=release")
+		"-addr", addr, "-body", bodyFile, "-redis-url", b.o.redisURL, "-prefix", b.prefix,
+		"-database-url", b.db.url, "-pg-conns", fmt.Sprint(servicePoolSize)), "GIN_MODE=release")
 	if err != nil {
-		return nil, "", err
+		return err
 	}
 	if err := p.waitReady(ctx, "http://"+addr+"/health", 10*time.Second); err != nil {
 		p.stop()
-		return nil, "", err
+		return err
 	}
-	return p, "http://" + addr, nil
+	b.ceil, b.ceilBase = p, "http://"+addr
+	return nil
 }
 
 // uncachedGet reads ids nobody has read yet, in order, so each request is
@@ -334,31 +338,95 @@ func (b *bench) storedDelta(ctx context.Context, logical string) (time.Duration,
 	return time.Duration(us) * time.Microsecond, nil
 }
 
-// patch changes random hot analyses (write-through: Postgres, then the
-// version-guarded cache write).
-func (b *bench) patch(ctx context.Context) error {
-	file, err := b.writeLines("patch.txt", prefixed("/api/v1/analyses/", b.hotIDs()))
+// servicePoolSize is the service's Postgres pool (repository.DefaultOptions),
+// given to the write ceiling's pgx pool too.
+const servicePoolSize = 20
+
+// writeRounds is how many turns PATCH, POST and their ceiling take.
+const writeRounds = 3
+
+// outboxPoll is how often the writes scenario counts cache_outbox rows.
+const outboxPoll = 100 * time.Millisecond
+
+// writes measures PATCH of random hot analyses and POST of new ones, both
+// written through (one statement for the row and its invalidation-log
+// entry, then the cache write), next to the write ceiling: cmd/ceiling
+// PATCH /write/:id, one UPDATE … RETURNING plus one Redis SET, with the
+// same bodies on the same ids. The three take turns like the cached GET
+// and its ceilings. Meanwhile the size of the invalidation log is polled.
+func (b *bench) writes(ctx context.Context) error {
+	ids := b.hotIDs()
+	patchFile, err := b.writeLines("patch.txt", prefixed("/api/v1/analyses/", ids))
 	if err != nil {
 		return err
 	}
-	l := load{base: b.client.base, script: "patch.lua", args: []string{file}, conns: b.p.conns}
-	r, err := warmAndRun(ctx, b.p, l, l)
+	ceilFile, err := b.writeLines("write.txt", prefixed("/write/", ids))
 	if err != nil {
 		return err
 	}
-	b.addLoad("PATCH /analyses/{id} (write-through)", "req/s", r, 1, rowCeilStatic, "")
+	loads := []load{
+		{base: b.ceilBase, script: "patch.lua", args: []string{ceilFile}, conns: b.p.conns},
+		{base: b.client.base, script: "patch.lua", args: []string{patchFile}, conns: b.p.conns},
+		{base: b.client.base, script: "post.lua", args: []string{b.gen.owners[1].String()}, conns: b.p.conns},
+	}
+	labels := []string{rowCeilWrite, rowPatch, rowPost}
+	watch, err := watchOutbox(ctx, b.db.url, outboxPoll)
+	if err != nil {
+		return err
+	}
+	// PATCH and POST run back to back in each round, so the log holds the
+	// rows of both for up to OUTBOX_RETENTION.
+	rs, err := interleaveTurns(ctx, b.p, writeRounds, func(i int) { watch.turn(labels[i]) }, loads...)
+	watchErr := watch.stop()
+	if err != nil {
+		return err
+	}
+	if watchErr != nil {
+		return watchErr
+	}
+	if f := rs[0].failures(); f != "" {
+		return fmt.Errorf("%s: %s (log: %s)", rowCeilWrite, f, b.ceil.log)
+	}
+	peak, byLabel, samples := watch.peaks()
+
+	patch := b.addLoad(rowPatch, "req/s", rs[1], 1, rowCeilWrite, joinNote(answerSize(rs[1]), outboxNote(byLabel[rowPatch])))
+	post := b.addLoad(rowPost, "items/s", rs[2], 1, rowCeilWrite, joinNote(answerSize(rs[2]), outboxNote(byLabel[rowPost])))
+	ceil := b.addLoad(rowCeilWrite, "req/s", rs[0], 1, "", joinNote(
+		fmt.Sprintf("PATCH /write/:id of cmd/ceiling: the same bodies on the same ids, one UPDATE … RETURNING in autocommit (pgx pool of %d), one SET of the row as JSON", servicePoolSize),
+		answerSize(rs[0])))
+	b.rep.Notes = append(b.rep.Notes, fmt.Sprintf(
+		"Invalidation log (cache_outbox) under the write load: peak %s rows, of which at most %s not yet applied "+
+			"(%d samples, one every %s, through the PATCH, POST and ceiling turns; applied rows are purged after OUTBOX_RETENTION, 10 s by default).",
+		thousands(float64(peak.Rows)), thousands(float64(peak.Pending)), samples, outboxPoll))
+
+	for _, x := range []*row{patch, post} {
+		x.Target, x.HasTarget = "≥ 0.6× write ceiling", true
+		x.Met = ceil.Rate > 0 && x.Rate >= 0.6*ceil.Rate
+	}
+	if !patch.Met || b.o.profile {
+		if err := b.profile(ctx, "PATCH", "cpu-patch.prof", loads[1]); err != nil {
+			return err
+		}
+	}
+	if !post.Met || b.o.profile {
+		if err := b.profile(ctx, "POST", "cpu-post.prof", loads[2]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// post creates analyses one per request, to compare with bulk ingest.
-func (b *bench) post(ctx context.Context) error {
-	l := load{base: b.client.base, script: "post.lua", args: []string{b.gen.owners[1].String()}, conns: b.p.conns}
-	r, err := warmAndRun(ctx, b.p, l, l)
-	if err != nil {
-		return err
+// answerSize is the mean bytes read per answer, headers included.
+func answerSize(r wrkResult) string {
+	if r.Requests == 0 {
+		return ""
 	}
-	b.addLoad("POST /analyses, one per request (write-through)", "items/s", r, 1, rowBulk, "")
-	return nil
+	return fmt.Sprintf("%d bytes per answer with headers", r.Bytes/r.Requests)
+}
+
+// outboxNote is the peak size of the invalidation log during a load's turns.
+func outboxNote(s outboxSize) string {
+	return fmt.Sprintf("cache_outbox peak during its turns: %s rows, %s pending", thousands(float64(s.Rows)), thousands(float64(s.Pending)))
 }
 
 // bulkAndFlush ingests 1000-item bodies (write-behind), then times how
@@ -379,7 +447,10 @@ func (b *bench) bulkAndFlush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.addLoad(rowBulk, "items/s", r, float64(b.p.BulkItems), rowCeilCopy, "accepted (202) into the Redis stream")
+	bulk := b.addLoad(rowBulk, "items/s", r, float64(b.p.BulkItems), rowCeilCopy, "accepted (202) into the Redis stream")
+	if one := b.rep.find(rowPost); one.Rate > 0 {
+		bulk.Note = joinNote(bulk.Note, fmt.Sprintf("%.1f× the items/s of POST one per request", bulk.Rate/one.Rate))
+	}
 
 	committed, took, pending, err := b.drainWriteBehind(ctx)
 	if err != nil {

@@ -111,7 +111,19 @@ func warmAndRun(ctx context.Context, p plan, warm, run load) (wrkResult, error) 
 // stretch of time. Per load it sums requests, time, errors and X-Cache
 // counts; p50 and p99 are the medians of the rounds' percentiles.
 func interleave(ctx context.Context, p plan, rounds int, loads ...load) ([]wrkResult, error) {
-	for _, l := range loads {
+	return interleaveTurns(ctx, p, rounds, nil, loads...)
+}
+
+// interleaveTurns is interleave calling onTurn(i) (when not nil) before
+// each run of loads[i], warm-ups included.
+func interleaveTurns(ctx context.Context, p plan, rounds int, onTurn func(int), loads ...load) ([]wrkResult, error) {
+	turn := func(i int) {
+		if onTurn != nil {
+			onTurn(i)
+		}
+	}
+	for i, l := range loads {
+		turn(i)
 		if _, err := runWrk(ctx, l, p.Warmup); err != nil {
 			return nil, fmt.Errorf("warm-up %s: %w", l.base, err)
 		}
@@ -119,6 +131,7 @@ func interleave(ctx context.Context, p plan, rounds int, loads ...load) ([]wrkRe
 	per := make([][]wrkResult, len(loads))
 	for range rounds {
 		for i, l := range loads {
+			turn(i)
 			r, err := runWrk(ctx, l, p.Duration/time.Duration(rounds))
 			if err != nil {
 				return nil, err

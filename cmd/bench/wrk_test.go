@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,5 +81,62 @@ func TestMergeSumsRoundsAndTakesMedianPercentiles(t *testing.T) {
 	}
 	if got := m.rate(); got != 199 {
 		t.Errorf("rate = %v, want (600-3)/3 s = 199", got)
+	}
+}
+
+// interleaveTurns calls onTurn(i) before each run of load i, warm-ups
+// included: between two calls only load i's server gets requests.
+func TestInterleaveTurnsAnnouncesEachRun(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (apt-get install wrk)")
+	}
+	var counts [2]atomic.Int64
+	var loads []load
+	for i := range counts {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			counts[i].Add(1)
+			w.Write([]byte("{}"))
+		}))
+		defer srv.Close()
+		paths := filepath.Join(t.TempDir(), "paths.txt")
+		if err := os.WriteFile(paths, []byte("/p\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		loads = append(loads, load{base: srv.URL, script: "get.lua", args: []string{paths}, conns: 1})
+	}
+	t.Chdir("../..")
+	var turns []int
+	var before [2]int64
+	var wrong []string
+	check := func() {
+		// Since the last turn, only the announced load's server was hit.
+		if len(turns) == 0 {
+			return
+		}
+		cur := turns[len(turns)-1]
+		for i := range counts {
+			n := counts[i].Load()
+			if grew := n > before[i]; grew != (i == cur) {
+				wrong = append(wrong, fmt.Sprintf("turn %d of load %d: load %d went %d → %d", len(turns), cur, i, before[i], n))
+			}
+			before[i] = n
+		}
+	}
+	p := plan{Warmup: time.Second, Duration: 2 * time.Second}
+	rs, err := interleaveTurns(context.Background(), p, 2, func(i int) { check(); turns = append(turns, i) }, loads...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check()
+	if want := []int{0, 1, 0, 1, 0, 1}; !slices.Equal(turns, want) {
+		t.Errorf("turns = %v, want %v (one warm-up each, then 2 rounds)", turns, want)
+	}
+	for _, w := range wrong {
+		t.Error(w)
+	}
+	for i, r := range rs {
+		if r.Requests == 0 {
+			t.Errorf("load %d: no requests measured", i)
+		}
 	}
 }
