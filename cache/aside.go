@@ -265,6 +265,47 @@ func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error 
 	return a.guarded(ctx, PatternWriteThrough, "tombstone", key, a.codec.Negative(version), version, spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
 }
 
+// Replacement is one entry of ApplyMany: the row stored now (Body and
+// Version), or a tombstone at Version when Deleted.
+type Replacement struct {
+	Key     string
+	Version int64
+	Body    []byte
+	Deleted bool
+}
+
+// ApplyMany writes each replacement through the same version guard as Set
+// and Tombstone, all in one pipelined round trip (EVAL, so a Redis that just
+// restarted and lost its scripts needs no second trip). It returns the
+// first error; the replacements are idempotent and may be applied again.
+func (a *Aside) ApplyMany(ctx context.Context, rs []Replacement) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	cmds, err := a.rdb.Pipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
+		for _, r := range rs {
+			entry, ttl := a.codec.Value(r.Version, r.Body), spreadTTL(a.opt.TTL, a.opt.Jitter)
+			if r.Deleted {
+				entry, ttl = a.codec.Negative(r.Version), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter)
+			}
+			asideSetIfNewer.Eval(ctx, p, []string{r.Key}, entry, r.Version, ttl.Milliseconds())
+		}
+		return nil
+	})
+	if err == nil {
+		return nil
+	}
+	key := rs[0].Key
+	for i, c := range cmds {
+		if c.Err() != nil {
+			key = rs[i].Key
+			break
+		}
+	}
+	a.metrics.Error(ctx, PatternWriteThrough, "apply_many", key, err)
+	return fmt.Errorf("apply %d entries: %w", len(rs), err)
+}
+
 func (a *Aside) guarded(ctx context.Context, pattern, op, key string, entry []byte, version int64, ttl time.Duration) error {
 	// The Postgres write committed: finish the cache write even if the client left.
 	ctx = context.WithoutCancel(ctx)

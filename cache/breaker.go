@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,6 +43,10 @@ type Breaker struct {
 	cb   *gobreaker.CircuitBreaker[struct{}]
 	gate *Gate
 	log  *slog.Logger
+	// healthy is true while the circuit is closed and the last command
+	// succeeded: commands then skip the circuit's bookkeeping (two mutex
+	// round trips each) until one fails.
+	healthy atomic.Bool
 
 	mu     sync.Mutex
 	runIDs map[string]string // node ("" outside a cluster) → its last run_id
@@ -143,6 +148,20 @@ func (b *Breaker) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proc
 }
 
 func (b *Breaker) run(ctx context.Context, call func() error, refused func(error)) error {
+	if b.healthy.Load() {
+		err := call()
+		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return err // the caller left: not Redis's failure
+		}
+		if !Outage(err) {
+			return err
+		}
+		// The first failure after a run of successes: count it in the circuit.
+		b.healthy.Store(false)
+		_, _ = b.cb.Execute(func() (struct{}, error) { return struct{}{}, err })
+		b.gate.Close()
+		return err
+	}
 	_, err := b.cb.Execute(func() (struct{}, error) {
 		err := call()
 		if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -156,6 +175,8 @@ func (b *Breaker) run(ctx context.Context, call func() error, refused func(error
 	}
 	if Outage(err) {
 		b.gate.Close()
+	} else if b.cb.State() == gobreaker.StateClosed && b.cb.Counts().ConsecutiveFailures == 0 {
+		b.healthy.Store(true)
 	}
 	return err
 }

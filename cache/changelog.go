@@ -321,19 +321,20 @@ func (l *Log) apply(ctx context.Context, changes []domain.Change) error {
 	for _, a := range rows {
 		stored[a.ID] = a
 	}
+	replacements := make([]Replacement, 0, len(reload))
 	for _, id := range reload {
 		key := l.keys.Analysis(id)
 		if a, ok := stored[id]; ok {
-			err = l.aside.Set(ctx, key, a.Version, a.AppendJSON(nil))
+			replacements = append(replacements, Replacement{Key: key, Version: a.Version, Body: a.AppendJSON(nil)})
 		} else if v, ok := deleted[id]; ok {
-			err = l.aside.Tombstone(ctx, key, v)
+			replacements = append(replacements, Replacement{Key: key, Version: v, Deleted: true})
 		}
 		// Otherwise it is gone, deleted by a change not in this batch,
 		// which tombstones it (dropping the key here could remove that
 		// tombstone and let a delayed older write-through back in).
-		if err != nil {
-			return fmt.Errorf("apply the invalidation log: %w", err)
-		}
+	}
+	if err := l.aside.ApplyMany(ctx, replacements); err != nil {
+		return fmt.Errorf("apply the invalidation log: %w", err)
 	}
 	if err := l.lists.AnalysesChanged(ctx, owners...); err != nil {
 		return fmt.Errorf("apply the invalidation log: %w", err)
