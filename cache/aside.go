@@ -265,6 +265,11 @@ func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error 
 	return a.guarded(ctx, PatternWriteThrough, "tombstone", key, a.codec.Negative(version), version, spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
 }
 
+// ping checks that Redis answers (and so makes a connection, if none).
+func (a *Aside) ping(ctx context.Context) error {
+	return a.rdb.Ping(ctx).Err()
+}
+
 // Replacement is one entry of ApplyMany: the row stored now (Body and
 // Version), or a tombstone at Version when Deleted.
 type Replacement struct {

@@ -190,8 +190,8 @@ func (b *Breaker) OnConnect(ctx context.Context, cn *redis.Conn) error {
 // OnConnectTo returns the OnConnect of the connections to one node of a
 // Redis Cluster (its address), each node having a run_id of its own.
 //
-// Either reads the server's run_id. The first one of the process (or of a
-// cluster node) only asks the Log's first catch-up to replay; a run_id that
+// Either reads the server's run_id. The first one seen at a node is only
+// recorded (a new Gate replays the retained log at its first catch-up); a run_id that
 // differs from the one seen before at that node means a restart (maybe
 // from an AOF that lost the latest writes) or a failover: the gate closes
 // with a replay request and this connection fails, so nothing is read
@@ -208,16 +208,11 @@ func (b *Breaker) onConnect(ctx context.Context, cn *redis.Conn, node string) er
 	id := infoField(info, "run_id")
 	b.mu.Lock()
 	prev, known := b.runIDs[node]
-	first := len(b.runIDs) == 0
 	b.runIDs[node] = id
 	b.mu.Unlock()
-	switch {
-	case known && prev == id:
-		return nil
-	case !known:
-		if first {
-			b.gate.Restarted() // the process's first connection: replay once
-		}
+	if !known || prev == id {
+		// The first connection to this node: nothing to compare with (a
+		// new Gate replays the retained log at its first catch-up anyway).
 		return nil
 	}
 	b.gate.Restarted()

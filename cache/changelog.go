@@ -241,6 +241,11 @@ func (l *Log) CatchUp(ctx context.Context) error {
 }
 
 func (l *Log) catchUp(ctx context.Context, replay bool) error {
+	// A connection first: the Breaker records the server's run_id, so a
+	// restart after this catch-up is told from this server.
+	if err := l.aside.ping(ctx); err != nil {
+		return fmt.Errorf("catch up: %w", err)
+	}
 	if replay {
 		changes, err := l.changes.Retained(ctx, l.opt.Retention)
 		if err != nil {

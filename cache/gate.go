@@ -36,10 +36,12 @@ type Gate struct {
 }
 
 // NewGate returns a closed gate: nothing is served from Redis until a Log
-// has caught up with the invalidation log.
+// has caught up with the invalidation log, replaying every retained change
+// (Redis may have restarted before this process started, unseen).
 func NewGate() *Gate {
 	g := &Gate{}
 	g.closed.Store(true)
+	g.restart.Store(true)
 	return g
 }
 

@@ -4,6 +4,8 @@
 -- same statement as the change, so a committed change always has its
 -- invalidation on record, whichever process or Redis fails afterwards.
 --
+--   scope         the cache the change is for (the service's CACHE_PREFIX):
+--                 instances of one cache apply and announce only its rows
 --   analysis_ids  the analyses whose cache entries must be replaced (or,
 --                 when deleted, tombstoned at version)
 --   owner_ids     their owners: the "analyses" list namespace is bumped and
@@ -15,6 +17,7 @@
 --                 restarts and may have lost the latest writes), then purged.
 CREATE TABLE cache_outbox (
     id           bigserial   PRIMARY KEY,
+    scope        text        NOT NULL DEFAULT '',
     analysis_ids uuid[]      NOT NULL,
     owner_ids    uuid[]      NOT NULL,
     version      bigint      NOT NULL,

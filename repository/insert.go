@@ -42,7 +42,7 @@ func (p *Postgres) InsertMissing(ctx context.Context, items []domain.Analysis) (
 	inserted := make([]uuid.UUID, 0, len(items))
 	var change domain.Change
 	err = p.withPgx(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, insertLoggedSQL, cols.args()...)
+		rows, err := c.Query(ctx, insertLoggedSQL, append(cols.args(), p.scope)...)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package repository
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -19,29 +21,34 @@ import (
 // statements of write.go and insert.go, never here.
 var _ domain.ChangeLog = (*Postgres)(nil)
 
-// OutboxChannel is the LISTEN/NOTIFY channel of the log. A payload is
-// "p:" (pending) or "d:" (done) followed by comma-separated ids.
-const OutboxChannel = "cache_outbox"
+// channel is the LISTEN/NOTIFY channel of the log's scope:
+// "cache_outbox_" and 16 hex characters of the scope's SHA-256 (a valid
+// identifier whatever the scope). A payload is "p:" (pending) or "d:"
+// (done) followed by comma-separated ids.
+func (p *Postgres) channel() string {
+	sum := sha256.Sum256([]byte(p.scope))
+	return "cache_outbox_" + hex.EncodeToString(sum[:8])
+}
 
 const changeColumns = "id, analysis_ids, owner_ids, version, deleted"
 
 // Pending returns up to limit unapplied changes at least minAge old, oldest first.
 func (p *Postgres) Pending(ctx context.Context, minAge time.Duration, limit int) ([]domain.Change, error) {
 	return p.changes(ctx, "pending changes", `SELECT `+changeColumns+` FROM cache_outbox
-		WHERE applied_at IS NULL AND created_at <= clock_timestamp() - $1::interval ORDER BY id LIMIT $2`,
-		interval(minAge), limit)
+		WHERE scope = $3 AND applied_at IS NULL AND created_at <= clock_timestamp() - $1::interval ORDER BY id LIMIT $2`,
+		interval(minAge), limit, p.scope)
 }
 
 // Retained returns every change not applied yet or applied within since, oldest first.
 func (p *Postgres) Retained(ctx context.Context, since time.Duration) ([]domain.Change, error) {
 	return p.changes(ctx, "retained changes", `SELECT `+changeColumns+` FROM cache_outbox
-		WHERE applied_at IS NULL OR applied_at > clock_timestamp() - $1::interval ORDER BY id`, interval(since))
+		WHERE scope = $2 AND (applied_at IS NULL OR applied_at > clock_timestamp() - $1::interval) ORDER BY id`, interval(since), p.scope)
 }
 
 // Lookup returns the changes among ids that are still not applied.
 func (p *Postgres) Lookup(ctx context.Context, ids []int64) ([]domain.Change, error) {
 	return p.changes(ctx, "look up changes", `SELECT `+changeColumns+` FROM cache_outbox
-		WHERE id = ANY($1) AND applied_at IS NULL ORDER BY id`, ids)
+		WHERE id = ANY($1) AND scope = $2 AND applied_at IS NULL ORDER BY id`, ids, p.scope)
 }
 
 // MarkApplied sets applied_at on ids and, with announce, notifies "done" in
@@ -53,7 +60,7 @@ func (p *Postgres) MarkApplied(ctx context.Context, ids []int64, announce bool) 
 	q := `UPDATE cache_outbox SET applied_at = clock_timestamp() WHERE id = ANY($1) AND applied_at IS NULL`
 	if announce {
 		q = `WITH u AS (` + q + ` RETURNING id)
-		SELECT pg_notify('` + OutboxChannel + `', 'd:' || string_agg(id::text, ',')) FROM u HAVING count(*) > 0`
+		SELECT pg_notify('` + p.channel() + `', 'd:' || string_agg(id::text, ',')) FROM u HAVING count(*) > 0`
 	}
 	return p.exec(ctx, "mark changes applied", q, ids)
 }
@@ -63,7 +70,7 @@ func (p *Postgres) Announce(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return p.exec(ctx, "announce pending changes", `SELECT pg_notify('`+OutboxChannel+`', $1)`, "p:"+joinIDs(ids))
+	return p.exec(ctx, "announce pending changes", `SELECT pg_notify('`+p.channel()+`', $1)`, "p:"+joinIDs(ids))
 }
 
 // Purge deletes the changes applied more than retention ago.
@@ -102,7 +109,7 @@ func (p *Postgres) Rows(ctx context.Context, ids []uuid.UUID) ([]*domain.Analysi
 	return out, translate(fmt.Sprintf("load %d analyses", len(ids)), err)
 }
 
-// Listen LISTENs on OutboxChannel on a dedicated connection and delivers
+// Listen LISTENs on the scope's channel on a dedicated connection and delivers
 // each announcement to fn until ctx ends, reconnecting (every 100 ms at
 // most) when the connection is lost. connected runs after each LISTEN took
 // effect, before any notification is read.
@@ -127,7 +134,7 @@ func (p *Postgres) listenOnce(ctx context.Context, connected func(), fn func([]i
 		return translate("listen: connect", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+p.channel()); err != nil {
 		return translate("listen", err)
 	}
 	connected()

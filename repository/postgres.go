@@ -39,10 +39,11 @@ import (
 // Postgres is the Postgres implementation of domain.AnalysisRepository.
 // It is safe for concurrent use.
 type Postgres struct {
-	db  *gorm.DB
-	sql *sql.DB
-	log *slog.Logger
-	dsn string // for the dedicated LISTEN connection of Listen
+	db    *gorm.DB
+	sql   *sql.DB
+	log   *slog.Logger
+	dsn   string // for the dedicated LISTEN connection of Listen
+	scope string // Options.ChangeScope
 }
 
 var _ domain.AnalysisRepository = (*Postgres)(nil)
@@ -60,6 +61,12 @@ type Options struct {
 	ConnMaxIdleTime time.Duration
 	// SlowQuery is the duration above which a statement is logged at warn level.
 	SlowQuery time.Duration
+	// ChangeScope names the cache whose invalidation log this repository
+	// writes and reads (the service's CACHE_PREFIX): the changes it logs
+	// carry it, and Pending, Retained, Lookup, Announce and Listen see only
+	// its changes, so two caches on one database never apply or announce
+	// each other's changes.
+	ChangeScope string
 	// Tracer, when set, sees every statement of every pooled connection,
 	// gorm's and the pgx paths' alike (telemetry.Tracing.Postgres); nil: none.
 	Tracer pgx.QueryTracer
@@ -126,7 +133,7 @@ func openLazy(dsn string, log *slog.Logger, opts Options) (*Postgres, error) {
 	sqlDB.SetMaxIdleConns(opts.MaxIdleConns)
 	sqlDB.SetConnMaxLifetime(opts.ConnMaxLifetime)
 	sqlDB.SetConnMaxIdleTime(opts.ConnMaxIdleTime)
-	return &Postgres{db: db, sql: sqlDB, log: log, dsn: dsn}, nil
+	return &Postgres{db: db, sql: sqlDB, log: log, dsn: dsn, scope: opts.ChangeScope}, nil
 }
 
 // Migrate applies the embedded migrations (see package migrations); safe to

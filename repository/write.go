@@ -18,18 +18,18 @@ import (
 // record and a change that did not commit never has one.
 
 // logChange is the outbox insert shared by the single-row writes: it reads
-// the changed row from the CTE named "w" (id, owner_id, version) and is
-// deleted when $deleted is true.
+// the changed row from the CTE named "w" (id, owner_id, version); the first
+// verb is the scope's parameter, the second whether it is a delete.
 const logChange = `, o AS (
-  INSERT INTO cache_outbox (analysis_ids, owner_ids, version, deleted)
-  SELECT ARRAY[w.id], ARRAY[w.owner_id], w.version, %s FROM w
+  INSERT INTO cache_outbox (scope, analysis_ids, owner_ids, version, deleted)
+  SELECT %s::text, ARRAY[w.id], ARRAY[w.owner_id], w.version, %s FROM w
   RETURNING id)`
 
 // createSQL inserts the row and logs it.
 var createSQL = `WITH w AS (
   INSERT INTO analyses (` + columns + `)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)
-  RETURNING id, owner_id, version)` + fmt.Sprintf(logChange, "false") + `
+  RETURNING id, owner_id, version)` + fmt.Sprintf(logChange, "$11", "false") + `
 SELECT o.id FROM o`
 
 // updateSQL applies a patch in place and logs it, only when the version
@@ -40,7 +40,7 @@ SELECT o.id FROM o`
 //
 //	$1 id   $2 url   $3 title   $4 status   ($2-$4 NULL: not sent)
 //	$5/$6 tags set/value   $7/$8 summary   $9/$10 score   $11/$12 notes
-//	$13 updated_at   $14 if-version (NULL: any)
+//	$13 updated_at   $14 if-version (NULL: any)   $15 the log's scope
 var updateSQL = `WITH w AS (
   UPDATE analyses SET
     url = COALESCE($2, url), title = COALESCE($3, title), status = COALESCE($4, status),
@@ -57,13 +57,13 @@ var updateSQL = `WITH w AS (
     OR ($7 AND summary IS DISTINCT FROM $8::text)
     OR ($9 AND score IS DISTINCT FROM $10::float8)
     OR ($11 AND notes IS DISTINCT FROM $12::text))
-  RETURNING ` + columns + `)` + fmt.Sprintf(logChange, "false") + `
+  RETURNING ` + columns + `)` + fmt.Sprintf(logChange, "$15", "false") + `
 SELECT ` + prefixed("w.") + `, o.id FROM w, o`
 
 // deleteSQL deletes the row (at version $2 when not NULL) and logs it.
 var deleteSQL = `WITH w AS (
   DELETE FROM analyses WHERE id = $1 AND ($2::int8 IS NULL OR version = $2::int8)
-  RETURNING ` + columns + `)` + fmt.Sprintf(logChange, "true") + `
+  RETURNING ` + columns + `)` + fmt.Sprintf(logChange, "$3", "true") + `
 SELECT ` + prefixed("w.") + `, o.id FROM w, o`
 
 // Create inserts a with Version 1 and CreatedAt = UpdatedAt = now, filling
@@ -79,7 +79,7 @@ func (p *Postgres) Create(ctx context.Context, a *domain.Analysis) (domain.Chang
 	var change domain.Change
 	err := p.withPgx(ctx, func(c *pgx.Conn) error {
 		return c.QueryRow(ctx, createSQL, [16]byte(a.ID), [16]byte(a.OwnerID), a.URL, a.Title, string(a.Status),
-			a.Summary, a.Score, tags, a.Notes, t).Scan(&change.ID)
+			a.Summary, a.Score, tags, a.Notes, t, p.scope).Scan(&change.ID)
 	})
 	if err != nil {
 		p.logStatementFailed(ctx, createSQL, err)
@@ -110,7 +110,7 @@ func (p *Postgres) Update(ctx context.Context, id uuid.UUID, patch domain.Analys
 	}
 	args := []any{[16]byte(id), patch.URL, patch.Title, status,
 		patch.Tags != nil, tags, patch.Summary.Set, patch.Summary.Value, patch.Score.Set, patch.Score.Value,
-		patch.Notes.Set, patch.Notes.Value, now(), ifVersion}
+		patch.Notes.Set, patch.Notes.Value, now(), ifVersion, p.scope}
 	var a *domain.Analysis
 	var change domain.Change
 	err := p.withPgx(ctx, func(c *pgx.Conn) error {
@@ -156,7 +156,7 @@ func (p *Postgres) Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (
 		// wanted version (deleted and re-ingested meanwhile), try again.
 		for attempt := 0; ; attempt++ {
 			var err error
-			a, err = scanAnalysis(c.QueryRow(ctx, deleteSQL, [16]byte(id), ifVersion), &change.ID)
+			a, err = scanAnalysis(c.QueryRow(ctx, deleteSQL, [16]byte(id), ifVersion, p.scope), &change.ID)
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}

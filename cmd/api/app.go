@@ -88,6 +88,8 @@ func (m *Main) Run(ctx context.Context) error {
 	pg := postgresTarget(cfg.DatabaseURL)
 	repoOpts := repository.DefaultOptions()
 	repoOpts.Tracer = tracing.Postgres()
+	// Instances of one cache (one CACHE_PREFIX) share its invalidation log.
+	repoOpts.ChangeScope = cfg.CachePrefix
 	repo, err := repository.OpenWithOptions(ctx, cfg.DatabaseURL, log, repoOpts)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL (%s): %w", pg, err)
