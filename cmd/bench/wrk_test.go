@@ -116,6 +116,13 @@ func TestInterleaveTurnsAnnouncesEachRun(t *testing.T) {
 		cur := turns[len(turns)-1]
 		for i := range counts {
 			n := counts[i].Load()
+			// A request of an earlier turn still in flight when wrk exited
+			// may be counted once more on a loaded machine: one per
+			// connection (conns is 1), never a whole turn's worth.
+			if i != cur && n == before[i]+1 {
+				before[i] = n
+				continue
+			}
 			if grew := n > before[i]; grew != (i == cur) {
 				wrong = append(wrong, fmt.Sprintf("turn %d of load %d: load %d went %d → %d", len(turns), cur, i, before[i], n))
 			}
