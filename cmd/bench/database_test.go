@@ -20,28 +20,7 @@ import (
 // table's constraints and reads back as written.
 func TestCopyRowsFitsTheSchema(t *testing.T) {
 	ctx := context.Background()
-	env := testenv.Get(t)
-	d, err := createDatabase(ctx, env.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.drop(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(d.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	if err := migrations.Up(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.connect(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := migratedDatabase(t)
 
 	gen := newRows()
 	ids, _, err := d.copyRows(ctx, gen, 2000, "")
@@ -65,6 +44,35 @@ func TestCopyRowsFitsTheSchema(t *testing.T) {
 	if err := d.conn.QueryRow(ctx, "SELECT count(DISTINCT status) FROM analyses").Scan(&statuses); err != nil || statuses != 4 {
 		t.Errorf("distinct statuses = %d, %v; want 4", statuses, err)
 	}
+}
+
+// migratedDatabase creates a bench database with the service's schema,
+// connected, dropped when the test ends.
+func migratedDatabase(t *testing.T) *database {
+	t.Helper()
+	ctx := context.Background()
+	d, err := createDatabase(ctx, testenv.Get(t).DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.drop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	cfg, err := pgx.ParseConfig(d.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	if err := migrations.Up(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // drop removes the database it created, even with a connection still open.

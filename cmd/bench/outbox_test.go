@@ -4,40 +4,13 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/analysis-cache/service/internal/testenv"
-	"github.com/analysis-cache/service/migrations"
 )
 
 // The watch keeps the peak of rows and of pending rows, overall and per
 // turn: a turn's peak holds only what was sampled during that turn.
 func TestOutboxWatchKeepsPeaksPerTurn(t *testing.T) {
 	ctx := context.Background()
-	env := testenv.Get(t)
-	d, err := createDatabase(ctx, env.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := d.drop(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	cfg, err := pgx.ParseConfig(d.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	if err := migrations.Up(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.connect(ctx); err != nil {
-		t.Fatal(err)
-	}
+	d := migratedDatabase(t)
 	insert := func(n int, applied bool) {
 		t.Helper()
 		if _, err := d.conn.Exec(ctx, `INSERT INTO cache_outbox (analysis_ids, owner_ids, version, applied_at)
