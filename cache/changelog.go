@@ -144,11 +144,7 @@ func (l *Log) Run(ctx context.Context) {
 			l.listening.Store(true)
 			l.gate.Close()
 		}
-		_ = l.changes.Listen(ctx, connected, func(ids []int64, pending bool) {
-			if pending {
-				l.gate.Close()
-			}
-		})
+		_ = l.changes.Listen(ctx, connected, func([]int64) { l.gate.Close() })
 	})
 	wg.Go(func() { l.markLoop(ctx) })
 	l.applyLoop(ctx)
@@ -179,7 +175,7 @@ func (l *Log) markApplied(ctx context.Context) {
 	if len(ids) == 0 {
 		return
 	}
-	if err := l.changes.MarkApplied(ctx, ids, false); err != nil {
+	if err := l.changes.MarkApplied(ctx, ids); err != nil {
 		// Not lost: the sweep applies them again once they are Grace old.
 		l.log.LogAttrs(ctx, slog.LevelWarn, "invalidation log: could not mark applied changes",
 			slog.Int("changes", len(ids)), slog.Any("error", err))
@@ -287,7 +283,7 @@ func (l *Log) sweep(ctx context.Context) error {
 }
 
 // apply applies changes to Redis (see the type's guarantees) and marks them
-// applied, announcing it.
+// applied.
 func (l *Log) apply(ctx context.Context, changes []domain.Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -344,7 +340,7 @@ func (l *Log) apply(ctx context.Context, changes []domain.Change) error {
 	if err := l.lists.AnalysesChanged(ctx, owners...); err != nil {
 		return fmt.Errorf("apply the invalidation log: %w", err)
 	}
-	if err := l.changes.MarkApplied(ctx, ids, true); err != nil {
+	if err := l.changes.MarkApplied(ctx, ids); err != nil {
 		return fmt.Errorf("apply the invalidation log: %w", err)
 	}
 	return nil

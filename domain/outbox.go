@@ -33,22 +33,19 @@ type ChangeLog interface {
 	// Retained returns every change not applied yet or applied within the
 	// last since, oldest first: what a Redis that restarted may have lost.
 	Retained(ctx context.Context, since time.Duration) ([]Change, error)
-	// Lookup returns the changes among ids that are still not applied.
-	Lookup(ctx context.Context, ids []int64) ([]Change, error)
-	// MarkApplied records that ids were applied to Redis. With announce, it
-	// also tells every listener (Listen) that they are done.
-	MarkApplied(ctx context.Context, ids []int64, announce bool) error
+	// MarkApplied records that ids were applied to Redis.
+	MarkApplied(ctx context.Context, ids []int64) error
 	// Announce tells every listener that ids are pending: their writer could
 	// not apply them.
 	Announce(ctx context.Context, ids []int64) error
 	// Purge deletes the changes applied more than retention ago and returns
 	// how many it deleted.
 	Purge(ctx context.Context, retention time.Duration) (int64, error)
-	// Listen delivers announcements until ctx ends: pending (true) or done
-	// (false) ids. connected runs each time the listening connection is
+	// Listen delivers announcements (the ids of changes their writer could
+	// not apply) until ctx ends. connected runs each time the listening connection is
 	// (re)established, before any announcement made after it is delivered:
 	// announcements sent while it was down are lost, so the caller resyncs.
-	Listen(ctx context.Context, connected func(), fn func(ids []int64, pending bool)) error
+	Listen(ctx context.Context, connected func(), fn func(ids []int64)) error
 	// Rows returns the stored analyses among ids (missing ones are absent).
 	Rows(ctx context.Context, ids []uuid.UUID) ([]*Analysis, error)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -23,8 +22,8 @@ var _ domain.ChangeLog = (*Postgres)(nil)
 
 // channel is the LISTEN/NOTIFY channel of the log's scope:
 // "cache_outbox_" and 16 hex characters of the scope's SHA-256 (a valid
-// identifier whatever the scope). A payload is "p:" (pending) or "d:"
-// (done) followed by comma-separated ids.
+// identifier whatever the scope). A payload is the comma-separated ids of
+// changes their writer could not apply.
 func (p *Postgres) channel() string {
 	sum := sha256.Sum256([]byte(p.scope))
 	return "cache_outbox_" + hex.EncodeToString(sum[:8])
@@ -45,24 +44,13 @@ func (p *Postgres) Retained(ctx context.Context, since time.Duration) ([]domain.
 		WHERE scope = $2 AND (applied_at IS NULL OR applied_at > clock_timestamp() - $1::interval) ORDER BY id`, interval(since), p.scope)
 }
 
-// Lookup returns the changes among ids that are still not applied.
-func (p *Postgres) Lookup(ctx context.Context, ids []int64) ([]domain.Change, error) {
-	return p.changes(ctx, "look up changes", `SELECT `+changeColumns+` FROM cache_outbox
-		WHERE id = ANY($1) AND scope = $2 AND applied_at IS NULL ORDER BY id`, ids, p.scope)
-}
-
-// MarkApplied sets applied_at on ids and, with announce, notifies "done" in
-// the same statement.
-func (p *Postgres) MarkApplied(ctx context.Context, ids []int64, announce bool) error {
+// MarkApplied sets applied_at on ids.
+func (p *Postgres) MarkApplied(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	q := `UPDATE cache_outbox SET applied_at = clock_timestamp() WHERE id = ANY($1) AND applied_at IS NULL`
-	if announce {
-		q = `WITH u AS (` + q + ` RETURNING id)
-		SELECT pg_notify('` + p.channel() + `', 'd:' || string_agg(id::text, ',')) FROM u HAVING count(*) > 0`
-	}
-	return p.exec(ctx, "mark changes applied", q, ids)
+	return p.exec(ctx, "mark changes applied",
+		`UPDATE cache_outbox SET applied_at = clock_timestamp() WHERE id = ANY($1) AND applied_at IS NULL`, ids)
 }
 
 // Announce notifies every listener that ids are pending.
@@ -70,7 +58,7 @@ func (p *Postgres) Announce(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return p.exec(ctx, "announce pending changes", `SELECT pg_notify('`+p.channel()+`', $1)`, "p:"+joinIDs(ids))
+	return p.exec(ctx, "announce pending changes", `SELECT pg_notify('`+p.channel()+`', $1)`, joinIDs(ids))
 }
 
 // Purge deletes the changes applied more than retention ago.
@@ -113,7 +101,7 @@ func (p *Postgres) Rows(ctx context.Context, ids []uuid.UUID) ([]*domain.Analysi
 // each announcement to fn until ctx ends, reconnecting (every 100 ms at
 // most) when the connection is lost. connected runs after each LISTEN took
 // effect, before any notification is read.
-func (p *Postgres) Listen(ctx context.Context, connected func(), fn func(ids []int64, pending bool)) error {
+func (p *Postgres) Listen(ctx context.Context, connected func(), fn func(ids []int64)) error {
 	for {
 		err := p.listenOnce(ctx, connected, fn)
 		if ctx.Err() != nil {
@@ -128,7 +116,7 @@ func (p *Postgres) Listen(ctx context.Context, connected func(), fn func(ids []i
 	}
 }
 
-func (p *Postgres) listenOnce(ctx context.Context, connected func(), fn func([]int64, bool)) error {
+func (p *Postgres) listenOnce(ctx context.Context, connected func(), fn func([]int64)) error {
 	conn, err := pgx.Connect(ctx, p.dsn)
 	if err != nil {
 		return translate("listen: connect", err)
@@ -143,29 +131,26 @@ func (p *Postgres) listenOnce(ctx context.Context, connected func(), fn func([]i
 		if err != nil {
 			return translate("listen: wait", err)
 		}
-		ids, pending, err := parseAnnouncement(n.Payload)
+		ids, err := parseIDs(n.Payload)
 		if err != nil {
 			p.log.Warn("invalidation log: bad announcement", "payload", n.Payload, "error", err)
 			continue
 		}
-		fn(ids, pending)
+		fn(ids)
 	}
 }
 
-// parseAnnouncement reads "p:1,2,3" or "d:4,5".
-func parseAnnouncement(s string) (ids []int64, pending bool, err error) {
-	kind, list, ok := strings.Cut(s, ":")
-	if !ok || (kind != "p" && kind != "d") {
-		return nil, false, errors.New("want p: or d: before the ids")
-	}
-	for f := range strings.SplitSeq(list, ",") {
+// parseIDs reads an announcement's "1,2,3".
+func parseIDs(s string) ([]int64, error) {
+	var ids []int64
+	for f := range strings.SplitSeq(s, ",") {
 		id, err := strconv.ParseInt(f, 10, 64)
 		if err != nil {
-			return nil, false, fmt.Errorf("id %q: %w", f, err)
+			return nil, fmt.Errorf("id %q: %w", f, err)
 		}
 		ids = append(ids, id)
 	}
-	return ids, kind == "p", nil
+	return ids, nil
 }
 
 func joinIDs(ids []int64) string {

@@ -56,7 +56,7 @@ func TestChangeLogIsScoped(t *testing.T) {
 	connected := make(chan struct{}, 1)
 	heard := make(chan []int64, 4)
 	go func() {
-		_ = b.Listen(lctx, func() { connected <- struct{}{} }, func(ids []int64, pending bool) { heard <- ids })
+		_ = b.Listen(lctx, func() { connected <- struct{}{} }, func(ids []int64) { heard <- ids })
 	}()
 	<-connected
 	if err := a.Announce(ctx, []int64{change.ID}); err != nil {
