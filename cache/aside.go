@@ -255,14 +255,25 @@ func (a *Aside) loadOnly(ctx context.Context, load func(context.Context) ([]byte
 // committed in Postgres, and returns Redis's error (the caller's Log
 // settles the change either way).
 func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte) error {
-	return a.guarded(ctx, PatternWriteThrough, "set", key, a.codec.Value(version, body), version, spreadTTL(a.opt.TTL, a.opt.Jitter))
+	entry, ttl := a.entry(version, body, false)
+	return a.guarded(ctx, PatternWriteThrough, "set", key, entry, version, ttl)
 }
 
 // Tombstone marks key deleted at version (the analysis's last version),
 // through the same guard as Set, for NegativeTTL: a Set of that version or
 // older that arrives later loses. It returns Redis's error.
 func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error {
-	return a.guarded(ctx, PatternWriteThrough, "tombstone", key, a.codec.Negative(version), version, spreadTTL(a.opt.NegativeTTL, a.opt.Jitter))
+	entry, ttl := a.entry(version, nil, true)
+	return a.guarded(ctx, PatternWriteThrough, "tombstone", key, entry, version, ttl)
+}
+
+// entry returns what a write-through of version writes and for how long:
+// the sealed value for TTL, or a tombstone for NegativeTTL (±Jitter).
+func (a *Aside) entry(version int64, body []byte, deleted bool) ([]byte, time.Duration) {
+	if deleted {
+		return a.codec.Negative(version), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter)
+	}
+	return a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter)
 }
 
 // ping checks that Redis answers (and so makes a connection, if none).
@@ -289,10 +300,7 @@ func (a *Aside) ApplyMany(ctx context.Context, rs []Replacement) error {
 	}
 	cmds, err := a.rdb.Pipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
 		for _, r := range rs {
-			entry, ttl := a.codec.Value(r.Version, r.Body), spreadTTL(a.opt.TTL, a.opt.Jitter)
-			if r.Deleted {
-				entry, ttl = a.codec.Negative(r.Version), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter)
-			}
+			entry, ttl := a.entry(r.Version, r.Body, r.Deleted)
 			asideSetIfNewer.Eval(ctx, p, []string{r.Key}, entry, r.Version, ttl.Milliseconds())
 		}
 		return nil
