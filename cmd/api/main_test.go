@@ -55,11 +55,10 @@ func testConfig(t *testing.T, overrides map[string]string) Config {
 	return cfg
 }
 
-// startServer runs Main in-process and returns its base URL; the server is
-// shut down gracefully when the test ends.
-func startServer(t *testing.T, overrides map[string]string) string {
+// runUntilStopped starts m and returns its base URL and a stop function
+// that shuts it down and waits for Run to return (spans are exported then).
+func runUntilStopped(t *testing.T, m *Main) (base string, stop func()) {
 	t.Helper()
-	m := NewMain(testConfig(t, overrides))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
@@ -69,14 +68,26 @@ func startServer(t *testing.T, overrides map[string]string) string {
 		cancel()
 		t.Fatalf("server did not start: %v", err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with %v", err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server stopped with %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	_, port, _ := net.SplitHostPort(m.Addr)
-	return "http://127.0.0.1:" + port
+	return "http://127.0.0.1:" + port, stop
+}
+
+// startServer runs Main in-process and returns its base URL; the server is
+// shut down gracefully when the test ends.
+func startServer(t *testing.T, overrides map[string]string) string {
+	t.Helper()
+	base, _ := runUntilStopped(t, NewMain(testConfig(t, overrides)))
+	return base
 }
 
 // buildBinary builds cmd/api once per test run, for tests that need a real

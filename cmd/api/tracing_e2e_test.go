@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,33 +37,6 @@ func clearOTel(t *testing.T) {
 	for _, v := range otelVariables {
 		t.Setenv(v, "")
 	}
-}
-
-// runUntilStopped starts m and returns its base URL and a stop function
-// that shuts it down and waits for Run to return (spans are exported then).
-func runUntilStopped(t *testing.T, m *Main) (base string, stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	select {
-	case <-m.Ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("server did not start: %v", err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server stopped with %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	_, port, _ := net.SplitHostPort(m.Addr)
-	return "http://127.0.0.1:" + port, stop
 }
 
 // traceparent returns a sampled W3C traceparent with a random trace id.
