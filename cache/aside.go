@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/analysis-cache/service/domain"
 )
 
 // Aside is cache-aside with fill leases for reads, and version-guarded
-// write-through for writes, on entries of one analysis (docs/design.md,
-// "Single analysis"). Its guarantees:
+// write-through for writes, on the entries of one Resource ("{Kind}:{id}",
+// docs/design.md, "Single analysis"). Its guarantees:
 //
 //   - A read that races a write never puts an older version back into
 //     Redis: a miss claims the key with a lease carrying a random token, and
@@ -24,13 +22,14 @@ import (
 //     Set and Tombstone go through one Lua guard that replaces the entry
 //     only when it is absent, a lease, undecodable, or older. At equal
 //     versions a tombstone beats a value, so a delayed write-through of a
-//     deleted analysis cannot resurrect it, and a committed value (V) beats
+//     deleted entity cannot resurrect it, and a committed value (V) beats
 //     a value written behind (W), which is only an accepted ingest.
 //   - A value written behind (W, see WriteBehind) is a HIT like a value,
 //     reported with Pattern PatternWriteBehind; every other read result
 //     reports PatternAside.
-//   - "Not found" is cached as a negative entry (NegativeTTL) and answered
-//     as a 404 HIT; a load error of any other kind is never cached.
+//   - "Not found" (a load returning ErrNotFound) is cached as a negative
+//     entry (NegativeTTL) and answered as a HIT with ErrNotFound; a load
+//     error of any other kind is never cached.
 //   - Every key written has a TTL: values TTL, negatives and tombstones
 //     NegativeTTL (both ±Jitter, uniformly), leases LeaseTTL.
 //   - Redis errors are never swallowed: each is logged with its key and
@@ -42,18 +41,19 @@ import (
 //   - Entries that do not decode (unknown format, other encryption key,
 //     tampering) are misses, counted, and replaced by the reader's lease
 //     only while the key still holds the exact bytes that reader read: a
-//     tombstone or a value written in between wins, so a deleted analysis
+//     tombstone or a value written in between wins, so a deleted entity
 //     is never brought back by a reader that raced its delete (see
 //     docs/cache-aside.md, "Deleted analyses stay deleted").
 //
 // An Aside is safe for concurrent use.
 type Aside struct {
-	rdb     Client
-	keys    Keys
-	codec   *Codec
-	metrics *Metrics
-	gate    *Gate
-	opt     AsideOptions
+	rdb      Client
+	keys     Keys
+	codec    *Codec
+	metrics  *Metrics
+	gate     *Gate
+	resource Resource
+	opt      AsideOptions
 }
 
 // AsideOptions configures an Aside. Zero durations take the contract's
@@ -73,9 +73,11 @@ type AsideOptions struct {
 	BeforeLease func(key string)
 }
 
-// NewAside returns an Aside on rdb. gate is shared with the other patterns
-// of the process: while it is closed every read bypasses Redis.
-func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, gate *Gate, opt AsideOptions) *Aside {
+// NewAside returns the Aside of resource's entries on b. b.Gate is shared
+// with the other patterns of the process: while it is closed every read
+// bypasses Redis.
+func NewAside(b Backend, resource Resource, opt AsideOptions) *Aside {
+	b = b.withDefaults()
 	if opt.TTL <= 0 {
 		opt.TTL = time.Hour
 	}
@@ -86,8 +88,14 @@ func NewAside(rdb Client, keys Keys, codec *Codec, m *Metrics, gate *Gate, opt A
 		opt.LeaseTTL = 5 * time.Second
 	}
 	opt.Jitter = clampJitter(opt.Jitter)
-	return &Aside{rdb: rdb, keys: keys, codec: codec, metrics: m, gate: gate, opt: opt}
+	return &Aside{rdb: b.Redis, keys: b.Keys, codec: b.Codec, metrics: b.Metrics, gate: b.Gate, resource: resource, opt: opt}
 }
+
+// Key returns the physical key of the entry of id: "{prefix}{Kind}:{id}".
+func (a *Aside) Key(id string) string { return a.keys.Entity(a.resource.Kind, id) }
+
+// Resource returns the resource whose entries a holds.
+func (a *Aside) Resource() Resource { return a.resource }
 
 // asideFill writes ARGV[2] with PX ARGV[3] only while KEYS[1] still holds
 // our lease ARGV[1] (token included): a write or delete in between wins.
@@ -135,16 +143,17 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1`)
 
-// Get returns the entry of key, loading it from Postgres on a miss.
+// Get returns the entry of id, loading it from Postgres on a miss.
 //
-// load returns the exact body and its version, or an error whose code is
-// ENOTFOUND for a definite miss (cached as a negative entry). Get answers:
-// HIT from Redis (Pattern PatternWriteBehind for a value written behind,
-// PatternAside otherwise); a 404 HIT (domain.ErrAnalysisNotFound) from a
-// negative entry; MISS after a load (filled when this reader held the lease);
-// BYPASS after a load when Redis failed. A not-found load returns the
-// Result with its Status and load's error.
-func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Context) (body []byte, version int64, err error)) (Result, error) {
+// load returns the exact body and its version, or ErrNotFound (or an error
+// wrapping it) for a definite miss, cached as a negative entry. Get
+// answers: HIT from Redis (Pattern PatternWriteBehind for a value written
+// behind, PatternAside otherwise); a HIT with ErrNotFound from a negative
+// entry; MISS after a load (filled when this reader held the lease); BYPASS
+// after a load when Redis failed. A load that fails returns the Result with
+// its Status and load's error.
+func (a *Aside) Get(ctx context.Context, id string, load func(ctx context.Context) (body []byte, version int64, err error)) (Result, error) {
+	key := a.Key(id)
 	epoch, open := a.gate.Admit()
 	if !open {
 		return a.loadOnly(ctx, load, Bypass)
@@ -153,7 +162,7 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 	var undecodable []byte // the bytes to replace with our lease; nil: the key was absent
 	switch {
 	case err != nil && !errors.Is(err, redis.Nil):
-		a.metrics.Error(ctx, PatternAside, "get", key, err)
+		a.metrics.Error(ctx, a.resource.Kind, PatternAside, "get", key, err)
 		return a.loadOnly(ctx, load, Bypass)
 	case !a.gate.Still(epoch):
 		// Redis answered after the gate closed: the answer may predate an
@@ -165,7 +174,7 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 		if derr != nil {
 			// Replaced with our lease only if still these exact bytes:
 			// our load starts after it, and a write since our GET wins.
-			a.metrics.Error(ctx, PatternAside, "decode", key, derr)
+			a.metrics.Error(ctx, a.resource.Kind, PatternAside, "decode", key, derr)
 			undecodable = raw
 			break
 		}
@@ -176,11 +185,11 @@ func (a *Aside) Get(ctx context.Context, key string, load func(ctx context.Conte
 			if e.Kind == KindWriteBehind {
 				pattern = PatternWriteBehind
 			}
-			a.metrics.Lookup(pattern, Hit)
+			a.metrics.Lookup(a.resource.Kind, pattern, Hit)
 			return Result{Body: e.Body, Version: e.Version, Status: Hit, Pattern: pattern}, nil
 		case KindNegative:
-			a.metrics.Lookup(PatternAside, Hit)
-			return Result{Status: Hit, Pattern: PatternAside}, domain.ErrAnalysisNotFound
+			a.metrics.Lookup(a.resource.Kind, PatternAside, Hit)
+			return Result{Status: Hit, Pattern: PatternAside}, ErrNotFound
 		case KindLease:
 			// Someone else is filling: serve from Postgres, leave the fill to them.
 			return a.loadOnly(ctx, load, Miss)
@@ -205,7 +214,7 @@ func (a *Aside) fill(ctx context.Context, key string, undecodable []byte, load f
 		took, err = a.rdb.SetNX(ctx, key, lease, a.opt.LeaseTTL).Result()
 	}
 	if err != nil {
-		a.metrics.Error(ctx, PatternAside, "lease", key, err)
+		a.metrics.Error(ctx, a.resource.Kind, PatternAside, "lease", key, err)
 		return a.loadOnly(ctx, load, Bypass)
 	}
 	if !took { // a writer or another reader got there between our GET and SET NX
@@ -223,48 +232,48 @@ func (a *Aside) fill(ctx context.Context, key string, undecodable []byte, load f
 	switch {
 	case lerr == nil:
 		entry, ttl = a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter)
-	case domain.ErrorCode(lerr) == domain.ENOTFOUND:
+	case errors.Is(lerr, ErrNotFound):
 		entry, ttl = a.codec.Negative(0), spreadTTL(a.opt.NegativeTTL, a.opt.Jitter)
 	default:
 		if rerr := deleteIfHolds.Run(wctx, a.rdb, []string{key}, lease).Err(); rerr != nil {
-			a.metrics.Error(ctx, PatternAside, "release", key, rerr)
+			a.metrics.Error(ctx, a.resource.Kind, PatternAside, "release", key, rerr)
 		}
-		a.metrics.Lookup(PatternAside, Miss)
+		a.metrics.Lookup(a.resource.Kind, PatternAside, Miss)
 		return Result{Status: Miss, Pattern: PatternAside}, lerr
 	}
 	status := Miss
 	if ferr := asideFill.Run(wctx, a.rdb, []string{key}, lease, entry, ttl.Milliseconds()).Err(); ferr != nil {
-		a.metrics.Error(ctx, PatternAside, "fill", key, ferr)
+		a.metrics.Error(ctx, a.resource.Kind, PatternAside, "fill", key, ferr)
 		status = Bypass
 	}
-	a.metrics.Lookup(PatternAside, status)
+	a.metrics.Lookup(a.resource.Kind, PatternAside, status)
 	return Result{Body: body, Version: version, Status: status, Pattern: PatternAside}, lerr
 }
 
 // loadOnly serves a read from Postgres without touching Redis.
 func (a *Aside) loadOnly(ctx context.Context, load func(context.Context) ([]byte, int64, error), status Status) (Result, error) {
 	body, version, err := load(ctx)
-	a.metrics.Lookup(PatternAside, status)
+	a.metrics.Lookup(a.resource.Kind, PatternAside, status)
 	if err != nil {
 		return Result{Status: status, Pattern: PatternAside}, err
 	}
 	return Result{Body: body, Version: version, Status: status, Pattern: PatternAside}, nil
 }
 
-// Set writes body at version through the version guard, after the write
-// committed in Postgres, and returns Redis's error (the caller's Log
-// settles the change either way).
-func (a *Aside) Set(ctx context.Context, key string, version int64, body []byte) error {
+// Set writes body at version to the entry of id through the version guard,
+// after the write committed in Postgres, and returns Redis's error (the
+// caller's Log settles the change either way).
+func (a *Aside) Set(ctx context.Context, id string, version int64, body []byte) error {
 	entry, ttl := a.entry(version, body, false)
-	return a.guarded(ctx, PatternWriteThrough, "set", key, entry, version, ttl)
+	return a.guarded(ctx, PatternWriteThrough, "set", a.Key(id), entry, version, ttl)
 }
 
-// Tombstone marks key deleted at version (the analysis's last version),
-// through the same guard as Set, for NegativeTTL: a Set of that version or
-// older that arrives later loses. It returns Redis's error.
-func (a *Aside) Tombstone(ctx context.Context, key string, version int64) error {
+// Tombstone marks the entry of id deleted at version (the entity's last
+// version), through the same guard as Set, for NegativeTTL: a Set of that
+// version or older that arrives later loses. It returns Redis's error.
+func (a *Aside) Tombstone(ctx context.Context, id string, version int64) error {
 	entry, ttl := a.entry(version, nil, true)
-	return a.guarded(ctx, PatternWriteThrough, "tombstone", key, entry, version, ttl)
+	return a.guarded(ctx, PatternWriteThrough, "tombstone", a.Key(id), entry, version, ttl)
 }
 
 // entry returns what a write-through of version writes and for how long:
@@ -281,10 +290,10 @@ func (a *Aside) ping(ctx context.Context) error {
 	return a.rdb.Ping(ctx).Err()
 }
 
-// Replacement is one entry of ApplyMany: the row stored now (Body and
-// Version), or a tombstone at Version when Deleted.
+// Replacement is one entry of ApplyMany: the row of ID stored now (Body
+// and Version), or a tombstone at Version when Deleted.
 type Replacement struct {
-	Key     string
+	ID      string
 	Version int64
 	Body    []byte
 	Deleted bool
@@ -301,21 +310,21 @@ func (a *Aside) ApplyMany(ctx context.Context, rs []Replacement) error {
 	cmds, err := a.rdb.Pipelined(context.WithoutCancel(ctx), func(p redis.Pipeliner) error {
 		for _, r := range rs {
 			entry, ttl := a.entry(r.Version, r.Body, r.Deleted)
-			asideSetIfNewer.Eval(ctx, p, []string{r.Key}, entry, r.Version, ttl.Milliseconds())
+			asideSetIfNewer.Eval(ctx, p, []string{a.Key(r.ID)}, entry, r.Version, ttl.Milliseconds())
 		}
 		return nil
 	})
 	if err == nil {
 		return nil
 	}
-	key := rs[0].Key
+	key := a.Key(rs[0].ID)
 	for i, c := range cmds {
 		if c.Err() != nil {
-			key = rs[i].Key
+			key = a.Key(rs[i].ID)
 			break
 		}
 	}
-	a.metrics.Error(ctx, PatternWriteThrough, "apply_many", key, err)
+	a.metrics.Error(ctx, a.resource.Kind, PatternWriteThrough, "apply_many", key, err)
 	return fmt.Errorf("apply %d entries: %w", len(rs), err)
 }
 
@@ -324,7 +333,7 @@ func (a *Aside) guarded(ctx context.Context, pattern, op, key string, entry []by
 	ctx = context.WithoutCancel(ctx)
 	err := asideSetIfNewer.Run(ctx, a.rdb, []string{key}, entry, version, ttl.Milliseconds()).Err()
 	if err != nil {
-		a.metrics.Error(ctx, pattern, op, key, err)
+		a.metrics.Error(ctx, a.resource.Kind, pattern, op, key, err)
 		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
 	return nil

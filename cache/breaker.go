@@ -20,7 +20,7 @@ import (
 //   - An outage costs a request at most one command timeout: after
 //     FailuresToOpen consecutive failures (timeouts, refused or broken
 //     connections, LOADING while Redis restarts from its AOF) the circuit
-//     opens, and every command fails at once with ErrUnavailable, without
+//     opens, and every command fails at once with ErrCircuitOpen, without
 //     touching the connection pool, until a probe succeeds. Callers answer
 //     BYPASS from Postgres as for any Redis error.
 //   - Load is not an outage: a request that waited longer than PoolTimeout
@@ -52,8 +52,8 @@ type Breaker struct {
 	runIDs map[string]string // node ("" outside a cluster) → its last run_id
 }
 
-// ErrUnavailable is what a command returns while the circuit is open.
-var ErrUnavailable = errors.New("redis unavailable (circuit open)")
+// ErrCircuitOpen is what a command returns while the circuit is open.
+var ErrCircuitOpen = errors.New("redis unavailable (circuit open)")
 
 // BreakerOptions configures a Breaker. Zero values take the defaults.
 type BreakerOptions struct {
@@ -100,7 +100,7 @@ func (b *Breaker) State() string { return b.cb.State().String() }
 // a pooled connection, not a caller that went away.
 func Outage(err error) bool {
 	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, redis.ErrPoolTimeout) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+		errors.Is(err, context.Canceled) || errors.Is(err, ErrCircuitOpen) {
 		return false
 	}
 	var rerr redis.Error
@@ -170,8 +170,8 @@ func (b *Breaker) run(ctx context.Context, call func() error, refused func(error
 		return struct{}{}, err
 	})
 	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		refused(ErrUnavailable)
-		return ErrUnavailable
+		refused(ErrCircuitOpen)
+		return ErrCircuitOpen
 	}
 	if Outage(err) {
 		b.gate.Close()

@@ -61,7 +61,7 @@ func TestBreakerOpensOnOutageAndRecovers(t *testing.T) {
 	openGate(t, gate)
 	srv.stop(t)
 	for i := range 3 {
-		if err := rdb.Get(ctx, "k").Err(); err == nil || errors.Is(err, ErrUnavailable) {
+		if err := rdb.Get(ctx, "k").Err(); err == nil || errors.Is(err, ErrCircuitOpen) {
 			t.Fatalf("command %d during the outage: %v, want Redis's error", i, err)
 		}
 	}
@@ -72,8 +72,8 @@ func TestBreakerOpensOnOutageAndRecovers(t *testing.T) {
 		t.Fatalf("circuit %s after 3 failures, want open", b.State())
 	}
 	before := dials.Load()
-	if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("with the circuit open: %v, want ErrUnavailable at once", err)
+	if err := rdb.Get(ctx, "k").Err(); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("with the circuit open: %v, want ErrCircuitOpen at once", err)
 	}
 	if dials.Load() != before {
 		t.Fatal("a command dialled while the circuit was open")

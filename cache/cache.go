@@ -26,11 +26,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -66,14 +64,73 @@ type Result struct {
 	Pattern string
 }
 
+// ErrNotFound is the cache's "not found". A load that finds nothing
+// returns it (or an error wrapping it): Aside caches that answer as a
+// negative entry, and returns ErrNotFound for every negative hit. The
+// caller maps it to its own resource's error ("Analysis not found").
+var ErrNotFound = errors.New("not found")
+
+// Resource names one kind of cached entity and the caches derived from it.
+// Every pattern that handles an entity takes its Resource: keys are built
+// from Kind and an id, metrics carry Kind as their "resource" label, and
+// the invalidation of a change to the entity (ListInvalidation, Log) is
+// derived from Lists and Group.
+type Resource struct {
+	// Kind names the entity: entries are "{Kind}:{id}" ("analysis:{id}")
+	// and its metrics carry resource="{Kind}".
+	Kind string
+	// Lists is the namespace of the entity's filtered list pages
+	// ("analyses"), bumped by every change; "" when it has none.
+	Lists string
+	// Group is the tag prefix of per-group lists ("user"): a change to an
+	// entity of group g invalidates the tag "{Group}:{g}"; "" when the
+	// entity has no per-group lists.
+	Group string
+	// AllGroups is the tag every per-group list also carries ("analyses"),
+	// so the admin API can drop all of them at once; writes never
+	// invalidate it.
+	AllGroups string
+}
+
+// GroupTag is the tag of the per-group lists of group: "{Group}:{group}".
+func (r Resource) GroupTag(group string) string { return r.Group + ":" + group }
+
+// Backend is what every pattern of one cache shares: the Redis client, the
+// key prefix, the entry codec, the metrics, the gate and the logger. Build
+// one per process and pass it to each New…; Logger may be nil
+// (slog.Default). Gate may be nil only in tests of a pattern alone (an
+// always-open gate).
+type Backend struct {
+	Redis   Client
+	Keys    Keys
+	Codec   *Codec
+	Metrics *Metrics
+	Gate    *Gate
+	Logger  *slog.Logger
+}
+
+// withDefaults fills the optional fields of b.
+func (b Backend) withDefaults() Backend {
+	if b.Logger == nil {
+		b.Logger = slog.Default()
+	}
+	if b.Gate == nil {
+		b.Gate = new(Gate) // the zero Gate is open
+	}
+	if b.Metrics == nil {
+		b.Metrics = NewMetrics(nil, b.Logger)
+	}
+	return b
+}
+
 // Keys builds the physical Redis keys of the service: Prefix + logical key.
 // Every key the service touches is built here, so nothing escapes the prefix.
 type Keys struct {
 	Prefix string
 }
 
-// Analysis is the entry of one analysis: "analysis:{id}".
-func (k Keys) Analysis(id uuid.UUID) string { return k.Prefix + "analysis:" + id.String() }
+// Entity is the entry of one entity of kind: "{kind}:{id}".
+func (k Keys) Entity(kind, id string) string { return k.Prefix + kind + ":" + id }
 
 // Namespace is the version counter of a namespace: "ns:{name}".
 func (k Keys) Namespace(name string) string { return k.Prefix + "ns:" + name }
@@ -83,11 +140,6 @@ func (k Keys) Tag(tag string) string { return k.Prefix + "tag:" + tag }
 
 // TagGeneration is the generation counter of a tag: "taggen:{tag}".
 func (k Keys) TagGeneration(tag string) string { return k.Prefix + "taggen:" + tag }
-
-// UserList is a cached page of one owner's analyses: "ulist:{owner}:{skip}:{limit}".
-func (k Keys) UserList(owner uuid.UUID, skip, limit int) string {
-	return k.Prefix + "ulist:" + owner.String() + ":" + strconv.Itoa(skip) + ":" + strconv.Itoa(limit)
-}
 
 // Lock is the stampede lock of a logical key: "lock:{key}".
 func (k Keys) Lock(logical string) string { return k.Prefix + "lock:" + logical }
@@ -103,8 +155,8 @@ type Client = redis.UniversalClient
 // CacheStats of the admin API (which reads the atomic mirrors). The zero
 // value is not usable; build it with NewMetrics.
 type Metrics struct {
-	lookups *prometheus.CounterVec // pattern, result
-	errors  *prometheus.CounterVec // pattern, op
+	lookups *prometheus.CounterVec // resource, pattern, result
+	errors  *prometheus.CounterVec // resource, pattern, op
 	log     *slog.Logger
 
 	hits, misses, errorsTotal atomic.Int64
@@ -134,11 +186,11 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 	}
 	m := &Metrics{
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cache_lookups_total", Help: "Cache lookups by pattern and result (hit, miss, stale, bypass).",
-		}, []string{"pattern", "result"}),
+			Name: "cache_lookups_total", Help: "Cache lookups by resource, pattern and result (hit, miss, stale, bypass).",
+		}, []string{"resource", "pattern", "result"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cache_errors_total", Help: "Redis errors by pattern and operation.",
-		}, []string{"pattern", "op"}),
+			Name: "cache_errors_total", Help: "Redis errors by resource, pattern and operation.",
+		}, []string{"resource", "pattern", "op"}),
 		log:          log,
 		wbFlushed:    counter("write_behind_flushed_total", "Write-behind entries committed to Postgres."),
 		wbRetried:    counter("write_behind_retried_total", "Write-behind flush attempts that failed and will be retried."),
@@ -151,31 +203,32 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 	return m
 }
 
-// Lookup counts one read of pattern with its outcome.
-func (m *Metrics) Lookup(pattern string, s Status) {
+// Lookup counts one read of resource through pattern with its outcome.
+func (m *Metrics) Lookup(resource, pattern string, s Status) {
 	switch s {
 	case Hit, Stale:
 		m.hits.Add(1)
 	case Miss:
 		m.misses.Add(1)
 	}
-	m.lookups.WithLabelValues(pattern, string(s)).Inc()
+	m.lookups.WithLabelValues(resource, pattern, string(s)).Inc()
 }
 
-// Error logs a Redis failure with its key and counts it. It never hides
-// the failure: callers fall back to Postgres and answer BYPASS.
-func (m *Metrics) Error(ctx context.Context, pattern, op, key string, err error) {
+// Error logs a Redis failure of resource's pattern with its key and counts
+// it. It never hides the failure: callers fall back to Postgres and answer
+// BYPASS.
+func (m *Metrics) Error(ctx context.Context, resource, pattern, op, key string, err error) {
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		// The caller went away (a client hung up): not a Redis failure,
 		// so neither counted nor logged as one.
 		m.log.LogAttrs(ctx, slog.LevelDebug, "cache call abandoned by its caller",
-			slog.String("pattern", pattern), slog.String("op", op), slog.String("key", key))
+			slog.String("resource", resource), slog.String("pattern", pattern), slog.String("op", op), slog.String("key", key))
 		return
 	}
 	m.errorsTotal.Add(1)
-	m.errors.WithLabelValues(pattern, op).Inc()
+	m.errors.WithLabelValues(resource, pattern, op).Inc()
 	m.log.LogAttrs(ctx, slog.LevelWarn, "cache error",
-		slog.String("pattern", pattern), slog.String("op", op), slog.String("key", key), slog.Any("error", err))
+		slog.String("resource", resource), slog.String("pattern", pattern), slog.String("op", op), slog.String("key", key), slog.Any("error", err))
 }
 
 // Flushed counts n write-behind entries committed to Postgres.
@@ -233,12 +286,12 @@ func (m *Metrics) Snapshot() Stats {
 	return s
 }
 
-// ChangeListener is told, before a write answers, that analyses of these
-// owners changed, so every list that could contain them is invalidated
-// (the list namespace version and each owner's tag). It returns Redis's
-// error; the write's Log settles the change either way.
+// ChangeListener is told, before a write answers, that entities of these
+// groups changed, so every list that could contain them is invalidated
+// (ListInvalidation: the resource's list namespace and each group's tag).
+// It returns Redis's error; the write's Log settles the change either way.
 type ChangeListener interface {
-	AnalysesChanged(ctx context.Context, owners ...uuid.UUID) error
+	Changed(ctx context.Context, groups ...string) error
 }
 
 // Selector is the body of POST /api/v1/cache/invalidate: exactly one field

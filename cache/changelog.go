@@ -8,13 +8,74 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/analysis-cache/service/domain"
+	"slices"
 )
 
+// Change is one committed change as the invalidation log (a transactional
+// outbox in Postgres) records it, in the same statement as the change
+// itself. The Log derives what to invalidate from it: the entries of IDs
+// (replaced by the stored row, or tombstoned at Version when Deleted), the
+// resource's list namespace and the per-group lists of Groups.
+type Change struct {
+	// ID is the log's sequence number; 0 means "nothing changed, nothing logged".
+	ID int64
+	// Resource is the Kind of the Resource changed (Log.Track).
+	Resource string
+	IDs      []string
+	Groups   []string
+	// Version is the version written, or the last version of a deleted
+	// entity; 0 for a write-behind batch (the applier reloads its rows).
+	Version int64
+	Deleted bool
+}
+
+// ChangeStore is the invalidation log as the Log reads it (repository.Outbox
+// implements it on Postgres). Rows are written by the stores' write
+// statements, never through this interface.
+type ChangeStore interface {
+	// Pending returns up to limit changes not applied yet and at least
+	// minAge old, oldest first.
+	Pending(ctx context.Context, minAge time.Duration, limit int) ([]Change, error)
+	// Retained returns every change not applied yet or applied within the
+	// last since, oldest first: what a Redis that restarted may have lost.
+	Retained(ctx context.Context, since time.Duration) ([]Change, error)
+	// MarkApplied records that ids were applied to Redis.
+	MarkApplied(ctx context.Context, ids []int64) error
+	// Announce tells every listener that ids are pending: their writer could
+	// not apply them.
+	Announce(ctx context.Context, ids []int64) error
+	// Purge deletes the changes applied more than retention ago and returns
+	// how many it deleted.
+	Purge(ctx context.Context, retention time.Duration) (int64, error)
+	// Listen delivers announcements (the ids of changes their writer could
+	// not apply) until ctx ends. connected runs each time the listening
+	// connection is (re)established, before any announcement made after it
+	// is delivered: announcements sent while it was down are lost, so the
+	// caller resyncs.
+	Listen(ctx context.Context, connected func(), fn func(ids []int64)) error
+}
+
+// Stored is an entity as its store holds it now: the exact body its
+// entry caches, and its version.
+type Stored struct {
+	ID      string
+	Version int64
+	Body    []byte
+}
+
+// LoadStored returns the stored entities among ids (missing ones are
+// absent): how the Log reloads the entries a change touched.
+type LoadStored func(ctx context.Context, ids []string) ([]Stored, error)
+
+// tracked is how the Log applies the changes of one resource.
+type tracked struct {
+	aside *Aside
+	lists ChangeListener
+	load  LoadStored
+}
+
 // Log applies the invalidation log (a transactional outbox in Postgres,
-// domain.ChangeLog) to Redis, so that no cache invalidation lives only in
+// ChangeStore) to Redis, so that no cache invalidation lives only in
 // one process's memory (docs/design.md, "Invalidation log"). Its
 // guarantees, with every write recording its Change in the same statement
 // as the change itself:
@@ -38,21 +99,26 @@ import (
 //     everysec loses at most about a second).
 //   - Applying is idempotent and order-free: an entry is replaced by the row
 //     Postgres holds now, through the version guard, or tombstoned at the
-//     deleted version; the list namespace is bumped and the owners' tags
-//     invalidated. Applying a change twice, or two processes at once, is
+//     deleted version; the resource's list namespace is bumped and its
+//     groups' tags invalidated. Applying a change twice, or two processes at once, is
 //     harmless.
 //   - The log stays small: applied changes are purged after Retention.
 //
+// Every resource whose writes record changes must be tracked (Track) by
+// every process of the cache before Run: a change of a resource the Log
+// does not track cannot be applied, so catch-up fails and the gate stays
+// closed (reads are served from Postgres) until a process that tracks it
+// applies it.
+//
 // A Log is safe for concurrent use; Run drives it.
 type Log struct {
-	changes domain.ChangeLog
+	changes ChangeStore
 	gate    *Gate
-	aside   *Aside
-	lists   ChangeListener
-	keys    Keys
-	metrics *Metrics
+	rdb     Client
 	log     *slog.Logger
 	opt     LogOptions
+
+	resources map[string]tracked // by Resource.Kind; written by Track before Run
 
 	listening atomic.Bool // the listener has LISTENed at least once
 
@@ -69,9 +135,10 @@ type LogOptions struct {
 	Batch      int           // changes applied per catch-up round (500)
 }
 
-// NewLog returns the Log of changes, applying entries through aside and
-// list invalidations through lists, and closing gate when it must.
-func NewLog(changes domain.ChangeLog, gate *Gate, aside *Aside, lists ChangeListener, keys Keys, m *Metrics, log *slog.Logger, opt LogOptions) *Log {
+// NewLog returns the Log of changes on b, closing b.Gate when it must.
+// Track each resource before Run.
+func NewLog(changes ChangeStore, b Backend, opt LogOptions) *Log {
+	b = b.withDefaults()
 	if opt.Grace <= 0 {
 		opt.Grace = 2 * time.Second
 	}
@@ -84,28 +151,27 @@ func NewLog(changes domain.ChangeLog, gate *Gate, aside *Aside, lists ChangeList
 	if opt.Batch <= 0 {
 		opt.Batch = 500
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Log{changes: changes, gate: gate, aside: aside, lists: lists, keys: keys, metrics: m, log: log, opt: opt,
-		kick: make(chan struct{}, 1)}
+	return &Log{changes: changes, gate: b.Gate, rdb: b.Redis, log: b.Logger, opt: opt,
+		resources: map[string]tracked{}, kick: make(chan struct{}, 1)}
 }
 
-// Commit runs apply, the cache side of changes that just committed, and
-// settles them in the log: applied, or announced to every process when apply
-// failed (see the type's guarantees). It never fails the write. Changes
-// with a zero ID (nothing logged) are skipped; when none is left apply
-// still runs, unchecked.
-func (l *Log) Commit(ctx context.Context, apply func(context.Context) error, changes ...domain.Change) {
+// Track makes the Log apply the changes of aside's resource: entries
+// through aside (reloaded with load), list invalidations through lists
+// (nil when the resource has no cached lists). Call it before Run.
+func (l *Log) Track(aside *Aside, lists ChangeListener, load LoadStored) {
+	l.resources[aside.Resource().Kind] = tracked{aside: aside, lists: lists, load: load}
+}
+
+// Commit runs apply, the cache side of the changes logged as changes (their
+// IDs in the log) that just committed, and settles them in the log:
+// applied, or announced to every process when apply failed (see the type's
+// guarantees). It never fails the write. Zero ids (nothing logged) are
+// skipped; when none is left apply still runs, unchecked.
+func (l *Log) Commit(ctx context.Context, apply func(context.Context) error, changes ...int64) {
 	// The write committed: finish its cache work even if the client left.
 	ctx = context.WithoutCancel(ctx)
 	err := apply(ctx)
-	ids := make([]int64, 0, len(changes))
-	for _, c := range changes {
-		if c.ID != 0 {
-			ids = append(ids, c.ID)
-		}
-	}
+	ids := slices.DeleteFunc(slices.Clone(changes), func(id int64) bool { return id == 0 })
 	if len(ids) == 0 {
 		return
 	}
@@ -239,7 +305,7 @@ func (l *Log) CatchUp(ctx context.Context) error {
 func (l *Log) catchUp(ctx context.Context, replay bool) error {
 	// A connection first: the Breaker records the server's run_id, so a
 	// restart after this catch-up is told from this server.
-	if err := l.aside.ping(ctx); err != nil {
+	if err := l.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("catch up: %w", err)
 	}
 	if replay {
@@ -284,21 +350,42 @@ func (l *Log) sweep(ctx context.Context) error {
 
 // apply applies changes to Redis (see the type's guarantees) and marks them
 // applied.
-func (l *Log) apply(ctx context.Context, changes []domain.Change) error {
+func (l *Log) apply(ctx context.Context, changes []Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	// The latest change of each analysis decides: a delete tombstones at
-	// its version, anything else is replaced by the row stored now.
-	deleted := map[uuid.UUID]int64{}
-	var reload []uuid.UUID
-	seen := map[uuid.UUID]bool{}
-	var owners []uuid.UUID
-	ownerSeen := map[uuid.UUID]bool{}
+	byResource := map[string][]Change{}
 	ids := make([]int64, len(changes))
 	for i, c := range changes {
 		ids[i] = c.ID
-		for _, id := range c.AnalysisIDs {
+		byResource[c.Resource] = append(byResource[c.Resource], c)
+	}
+	for kind, cs := range byResource {
+		t, ok := l.resources[kind]
+		if !ok {
+			return fmt.Errorf("apply the invalidation log: change %d is of resource %q, which this process does not track (Log.Track)", cs[0].ID, kind)
+		}
+		if err := t.apply(ctx, cs); err != nil {
+			return fmt.Errorf("apply the invalidation log (%s): %w", kind, err)
+		}
+	}
+	if err := l.changes.MarkApplied(ctx, ids); err != nil {
+		return fmt.Errorf("apply the invalidation log: %w", err)
+	}
+	return nil
+}
+
+// apply applies changes of t's resource: entries replaced by the stored
+// row or tombstoned, then the lists of their groups invalidated.
+func (t tracked) apply(ctx context.Context, changes []Change) error {
+	// The latest change of each entity decides: a delete tombstones at its
+	// version, anything else is replaced by the row stored now.
+	deleted := map[string]int64{}
+	var reload, groups []string
+	seen := map[string]bool{}
+	groupSeen := map[string]bool{}
+	for _, c := range changes {
+		for _, id := range c.IDs {
 			if c.Deleted && c.Version > deleted[id] {
 				deleted[id] = c.Version
 			}
@@ -307,41 +394,37 @@ func (l *Log) apply(ctx context.Context, changes []domain.Change) error {
 				reload = append(reload, id)
 			}
 		}
-		for _, o := range c.OwnerIDs {
-			if !ownerSeen[o] {
-				ownerSeen[o] = true
-				owners = append(owners, o)
+		for _, g := range c.Groups {
+			if !groupSeen[g] {
+				groupSeen[g] = true
+				groups = append(groups, g)
 			}
 		}
 	}
-	rows, err := l.changes.Rows(ctx, reload)
+	rows, err := t.load(ctx, reload)
 	if err != nil {
-		return fmt.Errorf("apply the invalidation log: %w", err)
+		return fmt.Errorf("reload: %w", err)
 	}
-	stored := make(map[uuid.UUID]*domain.Analysis, len(rows))
-	for _, a := range rows {
-		stored[a.ID] = a
+	stored := make(map[string]Stored, len(rows))
+	for _, r := range rows {
+		stored[r.ID] = r
 	}
 	replacements := make([]Replacement, 0, len(reload))
 	for _, id := range reload {
-		key := l.keys.Analysis(id)
-		if a, ok := stored[id]; ok {
-			replacements = append(replacements, Replacement{Key: key, Version: a.Version, Body: a.AppendJSON(nil)})
+		if r, ok := stored[id]; ok {
+			replacements = append(replacements, Replacement{ID: id, Version: r.Version, Body: r.Body})
 		} else if v, ok := deleted[id]; ok {
-			replacements = append(replacements, Replacement{Key: key, Version: v, Deleted: true})
+			replacements = append(replacements, Replacement{ID: id, Version: v, Deleted: true})
 		}
 		// Otherwise it is gone, deleted by a change not in this batch,
 		// which tombstones it (dropping the key here could remove that
 		// tombstone and let a delayed older write-through back in).
 	}
-	if err := l.aside.ApplyMany(ctx, replacements); err != nil {
-		return fmt.Errorf("apply the invalidation log: %w", err)
+	if err := t.aside.ApplyMany(ctx, replacements); err != nil {
+		return err
 	}
-	if err := l.lists.AnalysesChanged(ctx, owners...); err != nil {
-		return fmt.Errorf("apply the invalidation log: %w", err)
-	}
-	if err := l.changes.MarkApplied(ctx, ids); err != nil {
-		return fmt.Errorf("apply the invalidation log: %w", err)
+	if t.lists != nil {
+		return t.lists.Changed(ctx, groups...)
 	}
 	return nil
 }

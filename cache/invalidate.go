@@ -2,51 +2,71 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/analysis-cache/service/domain"
 )
 
-// ListInvalidation is the ChangeListener of the list caches: a change to
-// analyses of some owners bumps the "analyses" namespace (every filtered
-// list page) and invalidates the tag "user:{owner}" of each owner (their
-// read-through user lists), in one script call, before the write answers.
+// ErrUnavailable wraps every Redis failure the admin operations
+// (Invalidator) report: the caller may retry (503 "Cache unavailable").
+var ErrUnavailable = errors.New("cache unavailable")
+
+// SelectorError is a Selector that Invalidate refuses; Reason says why.
+type SelectorError struct{ Reason string }
+
+func (e *SelectorError) Error() string { return "invalid selector: " + e.Reason }
+
+// ListInvalidation is the ChangeListener of one resource's list caches: a
+// change to entities of some groups bumps the resource's namespace
+// (Resource.Lists: every filtered list page) and invalidates the tag
+// Resource.GroupTag(g) of each group g (its read-through per-group lists),
+// in one script call, before the write answers.
 //
-// The "analyses" tag, carried by every user list, is deliberately not
-// invalidated: a write can only change its owner's lists, and dropping every
-// user list on every write would make that cache useless. It exists for the
-// admin API ({"tags": ["analyses"]} drops all user lists).
+// The AllGroups tag, carried by every per-group list, is deliberately not
+// invalidated: a write can only change its group's lists, and dropping every
+// per-group list on every write would make that cache useless. It exists for
+// the admin API ({"tags": ["analyses"]} drops all user lists).
 //
 // A Redis failure is logged, counted and returned: the caller's Log
 // settles the change (applied later by some process, and every process
 // bypasses Redis until then). ListInvalidation is safe for concurrent use.
 type ListInvalidation struct {
-	tags *Tags // its metrics count the failures
-	keys Keys
+	tags     *Tags // its metrics count the failures
+	resource Resource
+	nsKeys   []string // the namespace counter, when the resource has one
 }
 
 var _ ChangeListener = (*ListInvalidation)(nil)
 
-// NewListInvalidation returns the list caches' ChangeListener on rdb.
-func NewListInvalidation(rdb Client, keys Keys, m *Metrics) *ListInvalidation {
-	return &ListInvalidation{tags: NewTags(rdb, keys, m), keys: keys}
+// NewListInvalidation returns the ChangeListener of resource's list caches on b.
+func NewListInvalidation(b Backend, resource Resource) *ListInvalidation {
+	l := &ListInvalidation{tags: NewTags(b), resource: resource}
+	if resource.Lists != "" {
+		l.nsKeys = []string{b.Keys.Namespace(resource.Lists)}
+	}
+	return l
 }
 
-// AnalysesChanged bumps the "analyses" namespace and invalidates the tag of
-// each owner; see the type's guarantees.
-func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.UUID) error {
-	nsKey := l.keys.Namespace(AnalysesNamespace)
-	tags := make([]string, 0, len(owners))
-	for _, o := range owners {
-		tags = append(tags, UserTag(o))
+// Changed bumps the resource's namespace and invalidates the tag of each
+// group; see the type's guarantees.
+func (l *ListInvalidation) Changed(ctx context.Context, groups ...string) error {
+	var tags []string
+	if l.resource.Group != "" {
+		tags = make([]string, 0, len(groups))
+		for _, g := range groups {
+			tags = append(tags, l.resource.GroupTag(g))
+		}
 	}
-	return l.tags.invalidateAfterWrite(ctx, PatternNamespace, "invalidate_lists", nsKey, []string{nsKey}, tags)
+	key := l.resource.Kind
+	if len(l.nsKeys) > 0 {
+		key = l.nsKeys[0]
+	}
+	return l.tags.invalidateAfterWrite(ctx, l.resource.Kind, PatternNamespace, "invalidate_lists", key, l.nsKeys, tags)
 }
 
 // Invalidator carries out the admin API's invalidations and returns true
@@ -65,16 +85,19 @@ func (l *ListInvalidation) AnalysesChanged(ctx context.Context, owners ...uuid.U
 //     FLUSHDB, never a blocking delete.
 //   - Counts are what Redis deleted (UNLINK's replies), so keys that did not
 //     exist, or that SCAN returned twice, are not counted.
-//   - A Redis failure is logged and counted and returned as
-//     ECACHEUNAVAILABLE (503 "Cache unavailable" with Retry-After), never
+//   - A Redis failure is logged and counted and returned wrapping
+//     ErrUnavailable (503 "Cache unavailable" with Retry-After), never
 //     as an internal error: the caller may retry the invalidation.
+//   - A namespace selector names one of the namespaces the Invalidator was
+//     built with; any other invalidates nothing.
 //
 // An Invalidator is safe for concurrent use.
 type Invalidator struct {
-	rdb     Client
-	keys    Keys
-	metrics *Metrics
-	tags    *Tags
+	rdb        Client
+	keys       Keys
+	metrics    *Metrics
+	tags       *Tags
+	namespaces []string
 }
 
 // MaxPatternLength bounds an admin pattern: Redis matches globs by
@@ -90,17 +113,18 @@ const unlinkBatch = 1000
 // with its own selector, which bumps the counter instead).
 var protectedPrefixes = []string{"wb:", "lock:", "tag:", "ns:", "taggen:"}
 
-// NewInvalidator returns the admin invalidations on rdb; tags is the tag
-// invalidation of the read-through cache.
-func NewInvalidator(rdb Client, keys Keys, m *Metrics, tags *Tags) *Invalidator {
-	return &Invalidator{rdb: rdb, keys: keys, metrics: m, tags: tags}
+// NewInvalidator returns the admin invalidations on b; a namespace
+// selector may name any of namespaces (the Lists of the resources served).
+func NewInvalidator(b Backend, namespaces ...string) *Invalidator {
+	b = b.withDefaults()
+	return &Invalidator{rdb: b.Redis, keys: b.Keys, metrics: b.Metrics, tags: NewTags(b), namespaces: namespaces}
 }
 
 // Invalidate carries out the one operation s selects and returns how many
-// entries it invalidated. It returns EINVALID when s sets no field or
-// several, or when a pattern is longer than MaxPatternLength, and
-// ECACHEUNAVAILABLE (with the count deleted before the failure) when Redis
-// failed; every method of Invalidator reports a Redis failure so.
+// entries it invalidated. It returns a *SelectorError when s sets no field
+// or several, or when a pattern is longer than MaxPatternLength, and an
+// error wrapping ErrUnavailable (with the count deleted before the failure)
+// when Redis failed; every method of Invalidator reports a Redis failure so.
 func (v *Invalidator) Invalidate(ctx context.Context, s Selector) (int64, error) {
 	set := 0
 	for _, ok := range []bool{s.Keys != nil, s.Pattern != nil, s.Tags != nil, s.Namespace != nil} {
@@ -109,7 +133,7 @@ func (v *Invalidator) Invalidate(ctx context.Context, s Selector) (int64, error)
 		}
 	}
 	if set != 1 {
-		return 0, domain.Errorf(domain.EINVALID, "exactly one of keys, pattern, tags or namespace is required")
+		return 0, &SelectorError{Reason: "exactly one of keys, pattern, tags or namespace is required"}
 	}
 	switch {
 	case s.Keys != nil:
@@ -138,8 +162,8 @@ func (v *Invalidator) Keys(ctx context.Context, logical ...string) (int64, error
 		d, err := v.rdb.Unlink(ctx, batch...).Result()
 		n += d
 		if err != nil {
-			v.metrics.Error(ctx, "admin", "unlink", batch[0], err)
-			return n, domain.CacheUnavailable(fmt.Errorf("invalidate keys: %w", err))
+			v.metrics.Error(ctx, "", "admin", "unlink", batch[0], err)
+			return n, fmt.Errorf("invalidate keys: %w: %w", ErrUnavailable, err)
 		}
 	}
 	return n, nil
@@ -150,7 +174,7 @@ func (v *Invalidator) Keys(ctx context.Context, logical ...string) (int64, error
 // deleted. See the type's guarantees.
 func (v *Invalidator) Pattern(ctx context.Context, pattern string) (int64, error) {
 	if len(pattern) > MaxPatternLength {
-		return 0, domain.Errorf(domain.EINVALID, "pattern is longer than %d bytes", MaxPatternLength)
+		return 0, &SelectorError{Reason: fmt.Sprintf("pattern is longer than %d bytes", MaxPatternLength)}
 	}
 	return v.scanUnlink(ctx, EscapeGlob(v.keys.Prefix)+pattern)
 }
@@ -184,8 +208,8 @@ func (v *Invalidator) scanUnlinkNode(ctx context.Context, node redis.Cmdable, ma
 		d, err := unlink(ctx, node, batch, keyByKey)
 		n += d
 		if err != nil {
-			v.metrics.Error(ctx, "admin", "unlink", batch[0], err)
-			return domain.CacheUnavailable(fmt.Errorf("invalidate pattern: %w", err))
+			v.metrics.Error(ctx, "", "admin", "unlink", batch[0], err)
+			return fmt.Errorf("invalidate pattern: %w: %w", ErrUnavailable, err)
 		}
 		batch = batch[:0]
 		return nil
@@ -194,8 +218,8 @@ func (v *Invalidator) scanUnlinkNode(ctx context.Context, node redis.Cmdable, ma
 	for {
 		keys, next, err := node.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
-			v.metrics.Error(ctx, "admin", "scan", match, err)
-			return n, domain.CacheUnavailable(fmt.Errorf("invalidate pattern: scan: %w", err))
+			v.metrics.Error(ctx, "", "admin", "scan", match, err)
+			return n, fmt.Errorf("invalidate pattern: scan: %w: %w", ErrUnavailable, err)
 		}
 		for _, k := range keys {
 			// Belt and braces: the escaped prefix already confines the match.
@@ -239,13 +263,13 @@ func unlink(ctx context.Context, node redis.Cmdable, keys []string, keyByKey boo
 func (v *Invalidator) Tags(ctx context.Context, tags ...string) (int64, error) {
 	n, err := v.tags.Invalidate(ctx, tags...)
 	if err != nil {
-		v.metrics.Error(ctx, PatternReadThrough, "invalidate_tags", "", err)
-		return n, domain.CacheUnavailable(fmt.Errorf("invalidate tags: %w", err))
+		v.metrics.Error(ctx, "", PatternReadThrough, "invalidate_tags", "", err)
+		return n, fmt.Errorf("invalidate tags: %w: %w", ErrUnavailable, err)
 	}
 	return n, nil
 }
 
-// Namespace bumps the version of a known namespace (only "analyses"), which
+// Namespace bumps the version of a known namespace (NewInvalidator), which
 // makes all its cached pages unreachable at once, then deletes the pages of
 // the version it retired and returns how many there were: the pages this
 // call made unreachable. (The bump alone is O(1); counting needs a SCAN,
@@ -254,14 +278,14 @@ func (v *Invalidator) Tags(ctx context.Context, tags ...string) (int64, error) {
 // version (the fill compares it), so the count is exact unless another bump
 // races this one. An unknown namespace invalidates nothing and returns 0.
 func (v *Invalidator) Namespace(ctx context.Context, name string) (int64, error) {
-	if name != AnalysesNamespace {
+	if !slices.Contains(v.namespaces, name) {
 		return 0, nil
 	}
 	key := v.keys.Namespace(name)
 	version, err := nsBump.Run(ctx, v.rdb, []string{key}).Int64()
 	if err != nil {
-		v.metrics.Error(ctx, PatternNamespace, "bump", key, err)
-		return 0, domain.CacheUnavailable(fmt.Errorf("invalidate namespace %s: %w", name, err))
+		v.metrics.Error(ctx, "", PatternNamespace, "bump", key, err)
+		return 0, fmt.Errorf("invalidate namespace %s: %w: %w", ErrUnavailable, name, err)
 	}
 	retired := EscapeGlob(v.keys.namespacePages(name)+strconv.FormatInt(version-1, 10)+":") + "*"
 	return v.scanUnlink(ctx, retired)

@@ -39,32 +39,46 @@ import (
 // slot; this service targets a single primary (with replicas or Sentinel).
 // A Namespace is safe for concurrent use.
 type Namespace struct {
-	name    string
-	rdb     Client
-	keys    Keys
-	codec   *Codec
-	metrics *Metrics
-	gate    *Gate
-	ttl     time.Duration
-	jitter  float64
+	name     string
+	resource string // metrics label
+	rdb      Client
+	keys     Keys
+	codec    *Codec
+	metrics  *Metrics
+	gate     *Gate
+	ttl      time.Duration
+	jitter   float64
 
 	// afterLoad is a test hook: it runs between the database load and the
 	// fill, to force a write and its bump in between.
 	afterLoad func()
 }
 
-// AnalysesNamespace is the namespace of GET /api/v1/analyses pages.
-const AnalysesNamespace = "analyses"
+// PageOptions configures the list caches (Namespace, ReadThrough). A zero
+// TTL takes the contract's default (5 minutes).
+type PageOptions struct {
+	TTL    time.Duration // page lifetime (LIST_CACHE_TTL)
+	Jitter float64       // ±fraction applied to TTL (CACHE_TTL_JITTER)
+}
 
-// NewNamespace returns the "analyses" namespace: pages live ttl ± jitter
-// (a fraction: 0.1 is ±10%).
-func NewNamespace(rdb Client, keys Keys, codec *Codec, m *Metrics, gate *Gate, ttl time.Duration, jitter float64) *Namespace {
-	if ttl <= 0 {
-		ttl = 5 * time.Minute
+// withDefaults fills the zero fields of o.
+func (o PageOptions) withDefaults() PageOptions {
+	if o.TTL <= 0 {
+		o.TTL = 5 * time.Minute
 	}
+	o.Jitter = clampJitter(o.Jitter)
+	return o
+}
+
+// NewNamespace returns the namespace of resource's list pages
+// (resource.Lists, bumped by ListInvalidation on every change of the
+// resource) on b: pages live opt.TTL ± opt.Jitter.
+func NewNamespace(b Backend, resource Resource, opt PageOptions) *Namespace {
+	b = b.withDefaults()
+	opt = opt.withDefaults()
 	return &Namespace{
-		name: AnalysesNamespace, rdb: rdb, keys: keys, codec: codec, metrics: m, gate: gate,
-		ttl: ttl, jitter: clampJitter(jitter),
+		name: resource.Lists, resource: resource.Kind, rdb: b.Redis, keys: b.Keys, codec: b.Codec, metrics: b.Metrics, gate: b.Gate,
+		ttl: opt.TTL, jitter: opt.Jitter,
 	}
 }
 
@@ -122,7 +136,7 @@ func (n *Namespace) Get(ctx context.Context, query string, load func(context.Con
 
 	res, err := nsRead.Run(ctx, n.rdb, []string{nsKey}, head, tail).Slice()
 	if err != nil {
-		n.metrics.Error(ctx, PatternNamespace, "read", nsKey, err)
+		n.metrics.Error(ctx, n.resource, PatternNamespace, "read", nsKey, err)
 		return n.loadOnly(ctx, load, Bypass)
 	}
 	if !n.gate.Still(epoch) {
@@ -131,21 +145,21 @@ func (n *Namespace) Get(ctx context.Context, query string, load func(context.Con
 	versionStr, _ := res[0].(string)
 	version, err := strconv.ParseInt(versionStr, 10, 64)
 	if err != nil {
-		n.metrics.Error(ctx, PatternNamespace, "read", nsKey, fmt.Errorf("namespace version %q: %w", versionStr, err))
+		n.metrics.Error(ctx, n.resource, PatternNamespace, "read", nsKey, fmt.Errorf("namespace version %q: %w", versionStr, err))
 		return n.loadOnly(ctx, load, Bypass)
 	}
 	pageKey := n.keys.NamespacePage(n.name, version, hash)
 	if raw, ok := res[1].(string); ok {
 		e, err := n.codec.Decode([]byte(raw))
 		if err == nil && e.Kind == KindValue {
-			n.metrics.Lookup(PatternNamespace, Hit)
+			n.metrics.Lookup(n.resource, PatternNamespace, Hit)
 			return Result{Body: e.Body, Status: Hit, Pattern: PatternNamespace}, nil
 		}
 		if err == nil {
 			err = fmt.Errorf("%w: kind %q in a list page", ErrUndecodable, e.Kind)
 		}
 		// Another key or format: a miss, counted; the fill below overwrites it.
-		n.metrics.Error(ctx, PatternNamespace, "decode", pageKey, err)
+		n.metrics.Error(ctx, n.resource, PatternNamespace, "decode", pageKey, err)
 	}
 
 	body, err := load(ctx)
@@ -159,14 +173,14 @@ func (n *Namespace) Get(ctx context.Context, query string, load func(context.Con
 	entry := n.codec.Value(version, body)
 	if err := nsFill.Run(ctx, n.rdb, []string{nsKey, pageKey}, versionStr, entry, ttl.Milliseconds()).Err(); err != nil {
 		// The page is served from the database either way; only the fill is lost.
-		n.metrics.Error(ctx, PatternNamespace, "fill", pageKey, err)
+		n.metrics.Error(ctx, n.resource, PatternNamespace, "fill", pageKey, err)
 	}
-	n.metrics.Lookup(PatternNamespace, Miss)
+	n.metrics.Lookup(n.resource, PatternNamespace, Miss)
 	return Result{Body: body, Status: Miss, Pattern: PatternNamespace}, nil
 }
 
 func (n *Namespace) loadOnly(ctx context.Context, load func(context.Context) ([]byte, error), s Status) (Result, error) {
-	n.metrics.Lookup(PatternNamespace, s)
+	n.metrics.Lookup(n.resource, PatternNamespace, s)
 	body, err := load(ctx)
 	return Result{Body: body, Status: s, Pattern: PatternNamespace}, err
 }

@@ -85,6 +85,8 @@ type StampedeGuard struct {
 // StampedeOptions configures a StampedeGuard. Zero values take the defaults
 // named on each field.
 type StampedeOptions struct {
+	// Resource labels the guard's metrics (resource="{Resource}"), e.g. "stats".
+	Resource string
 	// TTL is the soft lifetime of a value (STATS_TTL; default 60s): after it
 	// readers get STALE and one refresh starts.
 	TTL time.Duration
@@ -178,16 +180,15 @@ func callHook(h func()) {
 	}
 }
 
-// NewStampedeGuard returns a guard storing values under keys (Stampede,
-// Lock, StampedeDone), counting into m and logging failed background
-// refreshes to log.
-func NewStampedeGuard(rdb Client, keys Keys, m *Metrics, log *slog.Logger, opt StampedeOptions) *StampedeGuard {
-	if log == nil {
-		log = slog.Default()
-	}
+// NewStampedeGuard returns a guard on b storing values under b.Keys
+// (Stampede, Lock, StampedeDone), counting into b.Metrics under the
+// resource label opt.Resource and logging failed background refreshes to
+// b.Logger.
+func NewStampedeGuard(b Backend, opt StampedeOptions) *StampedeGuard {
+	b = b.withDefaults()
 	base, stop := context.WithCancel(context.Background())
 	return &StampedeGuard{
-		rdb: rdb, keys: keys, metrics: m, log: log, opt: opt.withDefaults(),
+		rdb: b.Redis, keys: b.Keys, metrics: b.Metrics, log: b.Logger, opt: opt.withDefaults(),
 		base: base, stopBase: stop, refreshing: make(map[string]bool),
 	}
 }
@@ -218,7 +219,7 @@ func (g *StampedeGuard) Get(ctx context.Context, logicalKey string, compute func
 		return Result{}, fmt.Errorf("read %s: %w", key, context.Cause(ctx))
 	}
 	if err != nil {
-		g.metrics.Error(ctx, PatternStampede, "get", key, err)
+		g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "get", key, err)
 		return g.coalesce(ctx, logicalKey, func(ctx context.Context) (fillResult, error) {
 			return g.bypass(ctx, compute)
 		})
@@ -236,7 +237,7 @@ func (g *StampedeGuard) Get(ctx context.Context, logicalKey string, compute func
 	} else if xfetch(now, e.SoftExpiry, e.Delta, g.opt.Beta, g.opt.Rand()) {
 		g.refreshInBackground(logicalKey, e.ComputedAt, compute)
 	}
-	g.metrics.Lookup(PatternStampede, status)
+	g.metrics.Lookup(g.opt.Resource, PatternStampede, status)
 	return Result{Body: e.Body, Status: status, Pattern: PatternStampede}, nil
 }
 
@@ -275,7 +276,7 @@ func (g *StampedeGuard) coalesce(ctx context.Context, logical string, run func(c
 	if out.waited || (out.computed && out.leader != me) {
 		g.metrics.CoalescedOne()
 	}
-	g.metrics.Lookup(PatternStampede, out.res.Status)
+	g.metrics.Lookup(g.opt.Resource, PatternStampede, out.res.Status)
 	return out.res, nil
 }
 
@@ -296,7 +297,7 @@ func (g *StampedeGuard) fill(ctx context.Context, logical string, compute func(c
 		acquiredAt := time.Now()
 		token, err := lock.acquire(ctx)
 		if err != nil {
-			g.metrics.Error(ctx, PatternStampede, "lock", lock.key, err)
+			g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "lock", lock.key, err)
 			return g.bypass(ctx, compute)
 		}
 		if token != "" {
@@ -305,7 +306,7 @@ func (g *StampedeGuard) fill(ctx context.Context, logical string, compute func(c
 		if sub == nil {
 			callHook(g.hooks.beforeSubscribe)
 			if sub, err = g.subscribe(ctx, logical); err != nil {
-				g.metrics.Error(ctx, PatternStampede, "subscribe", g.keys.StampedeDone(logical), err)
+				g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "subscribe", g.keys.StampedeDone(logical), err)
 				return g.bypass(ctx, compute)
 			}
 		}
@@ -350,7 +351,7 @@ func (g *StampedeGuard) await(ctx context.Context, sub *redis.PubSub, key string
 	for {
 		e, found, err := readComputed(ctx, g.rdb, key)
 		if err != nil {
-			g.metrics.Error(ctx, PatternStampede, "get", key, err)
+			g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "get", key, err)
 			return computedEntry{}, 0, err
 		}
 		if found {
@@ -362,7 +363,7 @@ func (g *StampedeGuard) await(ctx context.Context, sub *redis.PubSub, key string
 		}
 		lease, err := lock.remaining(ctx)
 		if err != nil {
-			g.metrics.Error(ctx, PatternStampede, "pttl", lock.key, err)
+			g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "pttl", lock.key, err)
 			return computedEntry{}, 0, err
 		}
 		if lease == 0 {
@@ -372,7 +373,7 @@ func (g *StampedeGuard) await(ctx context.Context, sub *redis.PubSub, key string
 		// Bounded by the lease: a holder that dies never publishes, but its
 		// lock lapses, and the next look finds it free.
 		if _, err := sub.ReceiveTimeout(ctx, min(left, lease+leaseSlack)); err != nil && !isTimeout(err) {
-			g.metrics.Error(ctx, PatternStampede, "receive", sub.String(), err)
+			g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "receive", sub.String(), err)
 			return computedEntry{}, 0, err
 		}
 	}
@@ -389,7 +390,7 @@ func (g *StampedeGuard) computeHolding(ctx context.Context, logical string, lock
 	// Double check: another holder may have stored between our read and our SET NX.
 	e, found, err := readComputed(ctx, g.rdb, key)
 	if err != nil {
-		g.metrics.Error(ctx, PatternStampede, "get", key, err)
+		g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "get", key, err)
 		return g.bypass(ctx, compute)
 	}
 	if found && current(e) {
@@ -434,7 +435,7 @@ func (g *StampedeGuard) store(ctx context.Context, key string, computedAt time.T
 	e := computedEntry{ComputedAt: computedAt, Delta: delta, SoftExpiry: computedAt.Add(delta + soft), Body: body}
 	hard := soft + g.opt.StaleFor
 	if err := storeComputed.Run(ctx, g.rdb, []string{key}, e.encode(nil), hard.Milliseconds()).Err(); err != nil {
-		g.metrics.Error(ctx, PatternStampede, "store", key, err)
+		g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "store", key, err)
 	}
 }
 
@@ -442,11 +443,11 @@ func (g *StampedeGuard) store(ctx context.Context, key string, computedAt time.T
 // Release first: a waiter woken by a failure can take the lock at once.
 func (g *StampedeGuard) releaseAndNotify(ctx context.Context, logical string, lock distLock, token string) {
 	if _, err := lock.release(ctx, token); err != nil {
-		g.metrics.Error(ctx, PatternStampede, "unlock", lock.key, err)
+		g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "unlock", lock.key, err)
 	}
 	channel := g.keys.StampedeDone(logical)
 	if err := g.rdb.Publish(ctx, channel, "done").Err(); err != nil {
-		g.metrics.Error(ctx, PatternStampede, "publish", channel, err)
+		g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "publish", channel, err)
 	}
 }
 
@@ -495,7 +496,7 @@ func (g *StampedeGuard) refresh(ctx context.Context, logical string, seen time.T
 	acquiredAt := time.Now()
 	token, err := lock.acquire(ctx)
 	if err != nil {
-		g.metrics.Error(ctx, PatternStampede, "lock", lock.key, err)
+		g.metrics.Error(ctx, g.opt.Resource, PatternStampede, "lock", lock.key, err)
 		return nil // counted; readers keep the stale value
 	}
 	if token == "" {
@@ -523,7 +524,7 @@ func (g *StampedeGuard) lock(logical string) distLock {
 	return distLock{
 		rdb: g.rdb, key: g.keys.Lock(logical), ttl: g.opt.LockTTL,
 		report: func(err error) {
-			g.metrics.Error(context.Background(), PatternStampede, "extend", g.keys.Lock(logical), err)
+			g.metrics.Error(context.Background(), g.opt.Resource, PatternStampede, "extend", g.keys.Lock(logical), err)
 		},
 		beforeExtend: g.hooks.beforeExtend,
 	}

@@ -60,9 +60,11 @@ const (
 	tagBatch = 500
 )
 
-// NewTags returns tag invalidation on rdb.
-func NewTags(rdb Client, keys Keys, m *Metrics) *Tags {
-	return &Tags{rdb: rdb, keys: keys, metrics: m}
+// NewTags returns tag invalidation on b (only its Redis, Keys and Metrics
+// are used).
+func NewTags(b Backend) *Tags {
+	b = b.withDefaults()
+	return &Tags{rdb: b.Redis, keys: b.Keys, metrics: b.Metrics}
 }
 
 // luaCounters defines bump(key): INCR that, on a missing counter, first
@@ -170,11 +172,12 @@ func (t *Tags) Invalidate(ctx context.Context, tags ...string) (int64, error) {
 // invalidateAfterWrite runs invalidate(nsKeys, tags) for a write that
 // has committed, detached from its caller (a client hanging up must not
 // leave the lists stale in other processes). A Redis failure is counted
-// under pattern and op and returned: the caller's Log settles the change.
-func (t *Tags) invalidateAfterWrite(ctx context.Context, pattern, op, key string, nsKeys, tags []string) error {
+// under resource, pattern and op and returned: the caller's Log settles the
+// change.
+func (t *Tags) invalidateAfterWrite(ctx context.Context, resource, pattern, op, key string, nsKeys, tags []string) error {
 	ctx = context.WithoutCancel(ctx)
 	if _, err := t.invalidate(ctx, nsKeys, tags); err != nil {
-		t.metrics.Error(ctx, pattern, op, key, err)
+		t.metrics.Error(ctx, resource, pattern, op, key, err)
 		return err
 	}
 	return nil

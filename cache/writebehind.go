@@ -223,12 +223,12 @@ func (w *WriteBehind) Enqueue(ctx context.Context, items []domain.Analysis, gene
 		case existing[a.ID]:
 			mode = wbExists
 		}
-		keys = append(keys, w.keys.Analysis(a.ID))
+		keys = append(keys, w.keys.Entity("analysis", a.ID.String()))
 		args = append(args, a.ID.String(), w.codec.WrittenBehind(1, body), spreadTTL(w.opt.EntryTTL, w.opt.Jitter).Milliseconds(), mode)
 	}
 	n, err := wbEnqueue.Run(ctx, w.rdb, keys, args...).Int64()
 	if err != nil {
-		w.metrics.Error(ctx, PatternWriteBehind, "enqueue", w.stream, err)
+		w.metrics.Error(ctx, "analysis", PatternWriteBehind, "enqueue", w.stream, err)
 		return domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable",
 			fmt.Errorf("enqueue %d analyses: %w", len(items), err))
 	}
@@ -279,7 +279,7 @@ func (w *WriteBehind) lookUpGiven(ctx context.Context, items []domain.Analysis, 
 func (w *WriteBehind) Pending(ctx context.Context) (int64, error) {
 	n, err := w.rdb.XLen(ctx, w.stream).Result()
 	if err != nil {
-		w.metrics.Error(ctx, PatternWriteBehind, "xlen", w.stream, err)
+		w.metrics.Error(ctx, "analysis", PatternWriteBehind, "xlen", w.stream, err)
 		return 0, fmt.Errorf("write-behind pending: %w", err)
 	}
 	return n, nil
@@ -290,7 +290,7 @@ func (w *WriteBehind) Pending(ctx context.Context) (int64, error) {
 func (w *WriteBehind) DeadLettered(ctx context.Context) (int64, error) {
 	n, err := w.rdb.XLen(ctx, w.dead).Result()
 	if err != nil {
-		w.metrics.Error(ctx, PatternWriteBehind, "xlen", w.dead, err)
+		w.metrics.Error(ctx, "analysis", PatternWriteBehind, "xlen", w.dead, err)
 		return 0, fmt.Errorf("write-behind dead letters: %w", err)
 	}
 	return n, nil

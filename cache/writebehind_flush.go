@@ -291,7 +291,7 @@ func (w *WriteBehind) reapConsumers(ctx context.Context) {
 	idle := 4 * max(w.opt.ClaimIdle, w.opt.FlushInterval)
 	err := wbReapConsumers.Run(ctx, w.rdb, []string{w.stream}, wbGroup, idle.Milliseconds(), w.opt.Consumer).Err()
 	if err != nil {
-		w.metrics.Error(ctx, PatternWriteBehind, "reap consumers", w.stream, err)
+		w.metrics.Error(ctx, "analysis", PatternWriteBehind, "reap consumers", w.stream, err)
 	}
 }
 
@@ -300,7 +300,7 @@ func (w *WriteBehind) redisFailed(ctx context.Context, op string, err error) err
 	if strings.HasPrefix(err.Error(), "NOGROUP") {
 		w.groupReady.Store(false) // the stream was deleted: recreate the group next time
 	}
-	w.metrics.Error(ctx, PatternWriteBehind, op, w.stream, err)
+	w.metrics.Error(ctx, "analysis", PatternWriteBehind, op, w.stream, err)
 	return domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable", fmt.Errorf("%s %s: %w", op, w.stream, err))
 }
 
@@ -396,10 +396,18 @@ func (w *WriteBehind) settle(ctx context.Context, r wbRound, notifyAll bool) (in
 		if len(owners) == 0 {
 			return nil
 		}
-		return w.lists.AnalysesChanged(ctx, owners...)
+		groups := make([]string, len(owners))
+		for i, o := range owners {
+			groups[i] = o.String()
+		}
+		return w.lists.Changed(ctx, groups...)
 	}
 	if w.opt.Log != nil {
-		w.opt.Log.Commit(ctx, apply, r.changes...)
+		ids := make([]int64, len(r.changes))
+		for i, c := range r.changes {
+			ids[i] = c.ID
+		}
+		w.opt.Log.Commit(ctx, apply, ids...)
 	} else {
 		_ = apply(ctx) // counted and logged by lists
 	}
@@ -417,7 +425,7 @@ func (w *WriteBehind) settle(ctx context.Context, r wbRound, notifyAll bool) (in
 		if inserted[e.Analysis.ID] {
 			flag = "1"
 		}
-		keys = append(keys, w.keys.Analysis(e.Analysis.ID))
+		keys = append(keys, w.keys.Entity("analysis", e.Analysis.ID.String()))
 		args = append(args, e.StreamID, flag, e.Raw)
 	}
 	n, err := wbSettle.Run(ctx, w.rdb, keys, args...).Int()
@@ -451,7 +459,7 @@ func (w *WriteBehind) reject(ctx context.Context, e wbEntry) error {
 	}
 	keys := []string{w.stream, w.dead}
 	if id, perr := uuid.Parse(e.ID); perr == nil {
-		keys = append(keys, w.keys.Analysis(id))
+		keys = append(keys, w.keys.Entity("analysis", id.String()))
 	}
 	moved, err := wbDeadLetter.Run(ctx, w.rdb, keys, wbGroup, e.StreamID, e.ID, e.Raw,
 		e.Err.Error(), attempts, w.opt.Consumer).Int()
