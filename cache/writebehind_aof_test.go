@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -87,8 +88,8 @@ func TestWriteBehindSurvivesRedisCrashWithAOF(t *testing.T) {
 		accepted = append(accepted, wbIDs(items)...)
 	}
 	srv.kill()
-	if err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "down")}, nil); domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE {
-		t.Fatalf("Enqueue with Redis dead = %v, want EQUEUEUNAVAILABLE", err)
+	if err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "down")}, nil); !errors.Is(err, ErrQueueUnavailable) {
+		t.Fatalf("Enqueue with Redis dead = %v, want ErrQueueUnavailable", err)
 	}
 	srv.start(t)
 

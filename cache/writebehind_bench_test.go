@@ -24,7 +24,7 @@ var wbBenchGenerated = func() []bool {
 	return g
 }()
 
-func newWBBench(b *testing.B) (*wbFixture, *WriteBehind) {
+func newWBBench(b *testing.B) (*wbFixture, *WriteBehind[domain.Analysis]) {
 	b.Helper()
 	env := testenv.Get(b)
 	ropt, err := redis.ParseURL(env.RedisURL)
@@ -35,7 +35,7 @@ func newWBBench(b *testing.B) (*wbFixture, *WriteBehind) {
 	b.Cleanup(func() { rdb.Close() })
 	f := newWBFixtureOn(b, rdb, openWBRepo(b, env.DatabaseURL), Keys{Prefix: env.UniquePrefix("wb-bench")})
 	wb, _ := f.writeBehind("bench", WriteBehindOptions{BatchSize: wbBenchBatch, MaxPending: 1 << 40, FlushInterval: 0})
-	b.Cleanup(func() { rdb.Del(context.Background(), streamKey(f.keys)) })
+	b.Cleanup(func() { rdb.Del(context.Background(), f.stream()) })
 	return f, wb
 }
 
@@ -56,7 +56,7 @@ func BenchmarkWriteBehindEnqueue1000(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		items := wbBenchItems(wbBenchBatch)
-		f.rdb.Del(ctx, streamKey(f.keys))
+		f.rdb.Del(ctx, f.stream())
 		b.StartTimer()
 		if err := wb.Enqueue(ctx, items, wbBenchGenerated); err != nil {
 			b.Fatal(err)

@@ -5,28 +5,26 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/analysis-cache/service/domain"
 )
 
 // wbEntry is one stream entry as the flusher sees it. Raw and ID are kept
 // even when the entry does not decode, so it can be dead-lettered as it was.
-type wbEntry struct {
+type wbEntry[T any] struct {
 	StreamID string
 	ID       string // the "id" field as written
 	Raw      string // the "v" field: the sealed cache entry, also written to the cache key
-	Analysis domain.Analysis
-	Err      error // why it does not decode; nil when Analysis is set
+	Value    T
+	Err      error // why it does not decode; nil when Value is set
 }
 
 // errEntryDeleted marks a pending entry whose stream entry is gone (trimmed
 // by hand): there is nothing left to flush.
 var errEntryDeleted = errors.New("stream entry deleted")
 
-// decodeEntry opens a stream message: the sealed value, then the JSON of
-// the analysis inside it, and checks that both name the same id.
-func (w *WriteBehind) decodeEntry(m redis.XMessage) wbEntry {
-	e := wbEntry{StreamID: m.ID}
+// decodeEntry opens a stream message: the sealed value, then the entity
+// inside it, and checks that both name the same id.
+func (w *WriteBehind[T]) decodeEntry(m redis.XMessage) wbEntry[T] {
+	e := wbEntry[T]{StreamID: m.ID}
 	if m.Values == nil {
 		e.Err = errEntryDeleted
 		return e
@@ -43,15 +41,15 @@ func (w *WriteBehind) decodeEntry(m redis.XMessage) wbEntry {
 		e.Err = fmt.Errorf("decode entry: kind %q is not a value", entry.Kind)
 		return e
 	}
-	a, err := domain.ParseAnalysisJSON(entry.Body)
+	v, err := w.ent.Parse(entry.Body)
 	if err != nil {
-		e.Err = err
+		e.Err = fmt.Errorf("decode entry: %w", err)
 		return e
 	}
-	if a.ID.String() != e.ID {
-		e.Err = fmt.Errorf("decode entry: body id %s differs from entry id %q", a.ID, e.ID)
+	if id := w.ent.ID(v); id != e.ID {
+		e.Err = fmt.Errorf("decode entry: body id %s differs from entry id %q", id, e.ID)
 		return e
 	}
-	e.Analysis = a
+	e.Value = v
 	return e
 }

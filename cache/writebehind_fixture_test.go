@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -33,6 +34,55 @@ type wbFixture struct {
 
 var wbQuietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// wbResource is the resource the write-behind tests ingest: analyses.
+var wbResource = Resource{Kind: "analysis", Lists: "analyses", Group: "user", AllGroups: "analyses"}
+
+// wbAnalyses is the EntityCodec of analyses (service.AnalysisEntities,
+// which the cache's tests cannot import).
+type wbAnalyses struct{}
+
+func (wbAnalyses) ID(a domain.Analysis) string                 { return a.ID.String() }
+func (wbAnalyses) Group(a domain.Analysis) string              { return a.OwnerID.String() }
+func (wbAnalyses) Version(a domain.Analysis) int64             { return a.Version }
+func (wbAnalyses) Append(dst []byte, a domain.Analysis) []byte { return a.AppendJSON(dst) }
+func (wbAnalyses) Parse(body []byte) (domain.Analysis, error)  { return domain.ParseAnalysisJSON(body) }
+
+// wbStore adapts the repository to a BulkStore, as service.AnalysisBulkStore does.
+type wbStore struct{ repo domain.AnalysisRepository }
+
+func (s wbStore) InsertMissing(ctx context.Context, items []domain.Analysis) ([]string, int64, error) {
+	ids, change, err := s.repo.InsertMissing(ctx, items)
+	return wbStrings(ids), change.ID, wbStoreError(err)
+}
+
+func (s wbStore) ExistingIDs(ctx context.Context, ids []string) ([]string, error) {
+	uids := make([]uuid.UUID, len(ids))
+	for i, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return nil, err
+		}
+		uids[i] = u
+	}
+	found, err := s.repo.ExistingIDs(ctx, uids)
+	return wbStrings(found), wbStoreError(err)
+}
+
+func wbStoreError(err error) error {
+	if domain.ErrorCode(err) == domain.EUNAVAILABLE {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return err
+}
+
+func wbStrings(ids []uuid.UUID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
+}
+
 func newWBFixture(t *testing.T) *wbFixture {
 	t.Helper()
 	env := testenv.Get(t)
@@ -53,9 +103,14 @@ func newWBFixtureOn(t testing.TB, rdb *redis.Client, repo *repository.Postgres, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := NewMetrics(nil, wbQuietLog)
-	return &wbFixture{rdb: rdb, keys: keys, codec: codec, repo: repo, metrics: m,
-		lists: NewListInvalidation(rdb, keys, m)}
+	f := &wbFixture{rdb: rdb, keys: keys, codec: codec, repo: repo, metrics: NewMetrics(nil, wbQuietLog)}
+	f.lists = NewListInvalidation(f.backend(f.metrics), wbResource)
+	return f
+}
+
+// backend is the fixture's Backend with metrics m.
+func (f *wbFixture) backend(m *Metrics) Backend {
+	return Backend{Redis: f.rdb, Keys: f.keys, Codec: f.codec, Metrics: m, Logger: wbQuietLog}
 }
 
 // openWBRepo opens the repository on dsn and applies the migrations.
@@ -73,20 +128,25 @@ func openWBRepo(t testing.TB, dsn string) *repository.Postgres {
 	return repo
 }
 
-// writeBehind returns a WriteBehind of the fixture with its own metrics.
-func (f *wbFixture) writeBehind(consumer string, opt WriteBehindOptions) (*WriteBehind, *Metrics) {
+// writeBehind returns a WriteBehind of analyses on the fixture, with its
+// own metrics.
+func (f *wbFixture) writeBehind(consumer string, opt WriteBehindOptions) (*WriteBehind[domain.Analysis], *Metrics) {
 	m := NewMetrics(nil, wbQuietLog)
 	opt.Consumer = consumer
-	return NewWriteBehind(f.rdb, f.keys, f.codec, f.repo, f.lists, m, wbQuietLog, opt), m
+	return NewWriteBehind[domain.Analysis](f.backend(m), wbResource, wbStore{f.repo}, wbAnalyses{}, f.lists, opt), m
 }
 
-// newWBItem returns a valid analysis with sensitive notes.
+// newWBItem returns a valid analysis with sensitive notes, complete as the
+// ingest service hands it to Enqueue: version 1, created_at = updated_at =
+// now (UTC, microseconds).
 func newWBItem(owner uuid.UUID, title string) domain.Analysis {
 	notes := "secret-notes-" + uuid.NewString()
 	score := 0.25
+	now := time.Now().UTC().Truncate(time.Microsecond)
 	return domain.Analysis{
 		ID: uuid.New(), OwnerID: owner, URL: "https://example.com/" + title, Title: title,
 		Status: domain.StatusPending, Score: &score, Tags: []string{"bulk"}, Notes: &notes,
+		Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
 }
 
@@ -97,6 +157,13 @@ func wbIDs(items []domain.Analysis) []uuid.UUID {
 	}
 	return out
 }
+
+// key is the cache key of analysis id.
+func (f *wbFixture) key(id uuid.UUID) string { return f.keys.Entity(wbResource.Kind, id.String()) }
+
+// stream and dead are the analyses' write-behind streams.
+func (f *wbFixture) stream() string { return streamKey(f.keys, wbResource.Kind) }
+func (f *wbFixture) dead() string   { return deadLetterKey(f.keys, wbResource.Kind) }
 
 // rowCount counts the rows of ids in Postgres (ids are the primary key, so
 // len(ids) means each exactly once).
@@ -112,7 +179,7 @@ func (f *wbFixture) rowCount(t *testing.T, ids []uuid.UUID) int64 {
 // cached returns the decoded cache entry of id, ok=false when absent.
 func (f *wbFixture) cached(t *testing.T, id uuid.UUID) (Entry, bool) {
 	t.Helper()
-	raw, err := f.rdb.Get(context.Background(), f.keys.Analysis(id)).Bytes()
+	raw, err := f.rdb.Get(context.Background(), f.key(id)).Bytes()
 	if err == redis.Nil {
 		return Entry{}, false
 	}
@@ -138,7 +205,7 @@ func (f *wbFixture) xlen(t *testing.T, key string) int64 {
 // groupPending is the number of entries delivered and not acknowledged.
 func (f *wbFixture) groupPending(t *testing.T) int64 {
 	t.Helper()
-	p, err := f.rdb.XPending(context.Background(), streamKey(f.keys), wbGroup).Result()
+	p, err := f.rdb.XPending(context.Background(), f.stream(), wbGroup).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

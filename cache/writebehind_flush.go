@@ -10,22 +10,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/analysis-cache/service/domain"
 )
 
-// Run flushes the stream into Postgres until ctx is done, as one consumer
+// Run flushes the stream into the store until ctx is done, as one consumer
 // of the group. At start it flushes its own pending entries (read with ID
 // 0), then it loops: claim entries idle longer than ClaimIdle on any
 // consumer (crashed processes), then block on XREADGROUP for up to
 // BatchSize new entries or FlushInterval, whichever comes first, and flush
-// what it got. A batch that fails because Postgres is unavailable is
+// what it got. A batch that fails because the store is unavailable is
 // retried with backoff, never dropped. Run returns nil once ctx is done
 // (entries it holds stay pending for Stop or the next start); it returns
 // an error only when called while another Run of this WriteBehind runs.
-func (w *WriteBehind) Run(ctx context.Context) error {
+func (w *WriteBehind[T]) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -64,7 +61,7 @@ func (w *WriteBehind) Run(ctx context.Context) error {
 }
 
 // step is one turn of Run.
-func (w *WriteBehind) step(ctx context.Context, recovered *bool, nextClaim *time.Time) error {
+func (w *WriteBehind[T]) step(ctx context.Context, recovered *bool, nextClaim *time.Time) error {
 	if err := w.ensureGroup(ctx); err != nil {
 		return err
 	}
@@ -105,16 +102,17 @@ const maxBlock = time.Second
 
 // Flush flushes now everything the stream held when it was called, on any
 // consumer (it claims pending entries whatever their idle time: flushing
-// twice is harmless), and returns how many of those entries are in Postgres
-// when it returns, whoever committed them: entries another flusher (the
+// twice is harmless), and returns how many of those entries are in the
+// store when it returns, whoever committed them: entries another flusher (the
 // background one of this or another process) committed meanwhile count too.
 // An entry leaves the stream only once it is committed (or dead-lettered,
 // which is not counted), so the count is the entries present at arrival
-// that are gone at the end, less those dead-lettered meanwhile. A Postgres
-// outage returns EUNAVAILABLE at once (no retry), a Redis failure
-// EQUEUEUNAVAILABLE; entries not flushed stay in the stream. Poison entries
+// that are gone at the end, less those dead-lettered meanwhile. A store
+// outage returns an error wrapping ErrStoreUnavailable at once (no retry),
+// a Redis failure one wrapping ErrQueueUnavailable; entries not flushed
+// stay in the stream. Poison entries
 // below MaxAttempts stay pending and are not counted.
-func (w *WriteBehind) Flush(ctx context.Context) (int, error) {
+func (w *WriteBehind[T]) Flush(ctx context.Context) (int, error) {
 	if err := w.ensureGroup(ctx); err != nil {
 		return 0, err
 	}
@@ -153,7 +151,7 @@ return {id, n, redis.call('XLEN', KEYS[2])}`)
 
 // snapshot reads the stream's last id, how many entries up to until (all
 // when empty) it holds, and the dead-letter stream's length, in one call.
-func (w *WriteBehind) snapshot(ctx context.Context, until string) (last string, held, dead int64, err error) {
+func (w *WriteBehind[T]) snapshot(ctx context.Context, until string) (last string, held, dead int64, err error) {
 	res, err := wbSnapshot.Run(ctx, w.rdb, []string{w.stream, w.dead}, until).Slice()
 	if err != nil {
 		return "", 0, 0, w.redisFailed(ctx, "snapshot", err)
@@ -166,10 +164,10 @@ func (w *WriteBehind) snapshot(ctx context.Context, until string) (last string, 
 
 // Stop stops Run and drains within ctx: this consumer's pending entries,
 // then the entries not yet delivered that the stream held when Stop began,
-// retrying a Postgres outage until ctx ends. What is left stays in the
+// retrying a store outage until ctx ends. What is left stays in the
 // stream for the next start or another process. It returns ctx's error
 // when the deadline cut the drain short.
-func (w *WriteBehind) Stop(ctx context.Context) error {
+func (w *WriteBehind[T]) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	cancel, done := w.cancel, w.done
 	w.mu.Unlock()
@@ -202,7 +200,7 @@ func (w *WriteBehind) Stop(ctx context.Context) error {
 
 // drainOwn flushes the entries pending on this consumer (delivered before a
 // restart or a failure), one pass over its pending list.
-func (w *WriteBehind) drainOwn(ctx context.Context, retry bool) (int, error) {
+func (w *WriteBehind[T]) drainOwn(ctx context.Context, retry bool) (int, error) {
 	start := "0"
 	return w.flushAhead(ctx, true, retry, func(ctx context.Context) ([]redis.XMessage, bool, error) {
 		msgs, err := w.read(ctx, start, -1)
@@ -215,7 +213,7 @@ func (w *WriteBehind) drainOwn(ctx context.Context, retry bool) (int, error) {
 
 // drainNew flushes undelivered entries until it has passed until (the last
 // id when the drain began), so a steady ingest cannot keep it running.
-func (w *WriteBehind) drainNew(ctx context.Context, until string, retry bool) (int, error) {
+func (w *WriteBehind[T]) drainNew(ctx context.Context, until string, retry bool) (int, error) {
 	if until == "0-0" {
 		return 0, nil
 	}
@@ -227,7 +225,7 @@ func (w *WriteBehind) drainNew(ctx context.Context, until string, retry bool) (i
 
 // claim takes over entries pending longer than minIdle on any consumer (one
 // pass of XAUTOCLAIM over the pending list) and flushes them.
-func (w *WriteBehind) claim(ctx context.Context, minIdle time.Duration, retry bool) (int, error) {
+func (w *WriteBehind[T]) claim(ctx context.Context, minIdle time.Duration, retry bool) (int, error) {
 	start := "0-0"
 	return w.flushAhead(ctx, true, retry, func(ctx context.Context) ([]redis.XMessage, bool, error) {
 		msgs, next, err := w.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
@@ -244,7 +242,7 @@ func (w *WriteBehind) claim(ctx context.Context, minIdle time.Duration, retry bo
 
 // read reads up to BatchSize entries from start (">" for new, an id for
 // this consumer's pending ones); block < 0 does not block.
-func (w *WriteBehind) read(ctx context.Context, start string, block time.Duration) ([]redis.XMessage, error) {
+func (w *WriteBehind[T]) read(ctx context.Context, start string, block time.Duration) ([]redis.XMessage, error) {
 	res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: wbGroup, Consumer: w.opt.Consumer, Streams: []string{w.stream, start},
 		Count: int64(w.opt.BatchSize), Block: block,
@@ -262,7 +260,7 @@ func (w *WriteBehind) read(ctx context.Context, start string, block time.Duratio
 
 // ensureGroup creates the consumer group (and the stream) once. It starts
 // at id 0, so entries appended before any flusher existed are flushed too.
-func (w *WriteBehind) ensureGroup(ctx context.Context) error {
+func (w *WriteBehind[T]) ensureGroup(ctx context.Context) error {
 	if w.groupReady.Load() {
 		return nil
 	}
@@ -275,7 +273,7 @@ func (w *WriteBehind) ensureGroup(ctx context.Context) error {
 }
 
 // lastID returns the id of the stream's newest entry, "0-0" when empty.
-func (w *WriteBehind) lastID(ctx context.Context) (string, error) {
+func (w *WriteBehind[T]) lastID(ctx context.Context) (string, error) {
 	msgs, err := w.rdb.XRevRangeN(ctx, w.stream, "+", "-", 1).Result()
 	if err != nil {
 		return "", w.redisFailed(ctx, "xrevrange", err)
@@ -287,64 +285,65 @@ func (w *WriteBehind) lastID(ctx context.Context) (string, error) {
 }
 
 // reapConsumers removes consumers of dead processes once they own nothing.
-func (w *WriteBehind) reapConsumers(ctx context.Context) {
+func (w *WriteBehind[T]) reapConsumers(ctx context.Context) {
 	idle := 4 * max(w.opt.ClaimIdle, w.opt.FlushInterval)
 	err := wbReapConsumers.Run(ctx, w.rdb, []string{w.stream}, wbGroup, idle.Milliseconds(), w.opt.Consumer).Err()
 	if err != nil {
-		w.metrics.Error(ctx, "analysis", PatternWriteBehind, "reap consumers", w.stream, err)
+		w.metrics.Error(ctx, w.resource.Kind, PatternWriteBehind, "reap consumers", w.stream, err)
 	}
 }
 
-// redisFailed counts and logs a Redis failure and returns it as EQUEUEUNAVAILABLE.
-func (w *WriteBehind) redisFailed(ctx context.Context, op string, err error) error {
+// redisFailed counts and logs a Redis failure and returns it wrapping
+// ErrQueueUnavailable.
+func (w *WriteBehind[T]) redisFailed(ctx context.Context, op string, err error) error {
 	if strings.HasPrefix(err.Error(), "NOGROUP") {
 		w.groupReady.Store(false) // the stream was deleted: recreate the group next time
 	}
-	w.metrics.Error(ctx, "analysis", PatternWriteBehind, op, w.stream, err)
-	return domain.Wrap(domain.EQUEUEUNAVAILABLE, "Write-behind queue unavailable", fmt.Errorf("%s %s: %w", op, w.stream, err))
+	w.metrics.Error(ctx, w.resource.Kind, PatternWriteBehind, op, w.stream, err)
+	return fmt.Errorf("%w: %s %s: %w", ErrQueueUnavailable, op, w.stream, err)
 }
 
 // distinctIDs splits entries into the first occurrence of each id and the rest.
-func distinctIDs(entries []wbEntry) (first, rest []wbEntry) {
-	seen := make(map[uuid.UUID]struct{}, len(entries))
+func distinctIDs[T any](entries []wbEntry[T]) (first, rest []wbEntry[T]) {
+	seen := make(map[string]struct{}, len(entries))
 	for _, e := range entries {
-		if _, dup := seen[e.Analysis.ID]; dup {
+		if _, dup := seen[e.ID]; dup {
 			rest = append(rest, e)
 			continue
 		}
-		seen[e.Analysis.ID] = struct{}{}
+		seen[e.ID] = struct{}{}
 		first = append(first, e)
 	}
 	return first, rest
 }
 
-// insertIsolating inserts round in one statement. When Postgres rejects
+// insertIsolating inserts round in one statement. When the store rejects
 // the statement for a reason other than being unavailable, it bisects, so
 // the rows that can be committed are, and each poison row ends alone in
 // failed with its error. ok lists the entries committed (inserted or
 // already present); err is an outage, with ok what was committed before it.
 // The changes the statements logged are appended to changes.
-func (w *WriteBehind) insertIsolating(ctx context.Context, round []wbEntry, changes *[]domain.Change) (ok []wbEntry, inserted map[uuid.UUID]bool, failed []wbEntry, err error) {
-	items := make([]domain.Analysis, len(round))
+func (w *WriteBehind[T]) insertIsolating(ctx context.Context, round []wbEntry[T], changes *[]int64) (ok []wbEntry[T], inserted map[string]bool, failed []wbEntry[T], err error) {
+	items := make([]T, len(round))
 	for i := range round {
-		items[i] = round[i].Analysis
+		items[i] = round[i].Value
 	}
-	ids, change, err := w.repo.InsertMissing(ctx, items)
-	if change.ID != 0 {
+	ids, change, err := w.store.InsertMissing(ctx, items)
+	if change != 0 {
 		*changes = append(*changes, change)
 	}
 	if err == nil {
-		inserted = make(map[uuid.UUID]bool, len(ids))
+		inserted = make(map[string]bool, len(ids))
 		for _, id := range ids {
 			inserted[id] = true
 		}
 		return round, inserted, nil, nil
 	}
 	if wbTransient(ctx, err) {
-		return nil, nil, nil, fmt.Errorf("insert %d analyses: %w", len(round), err)
+		return nil, nil, nil, fmt.Errorf("insert %d %s entities: %w", len(round), w.resource.Kind, err)
 	}
 	if len(round) == 1 {
-		round[0].Err = fmt.Errorf("insert analysis %s: %w", round[0].Analysis.ID, err)
+		round[0].Err = fmt.Errorf("insert %s %s: %w", w.resource.Kind, round[0].ID, err)
 		return nil, nil, round, nil
 	}
 	mid := len(round) / 2
@@ -363,51 +362,44 @@ func (w *WriteBehind) insertIsolating(ctx context.Context, round []wbEntry, chan
 	return append(ok, ok2...), inserted, append(failed, failed2...), err
 }
 
-// wbTransient reports whether err says nothing about the entries: Postgres
-// unavailable, or this call's context ended. Those are retried, never
-// counted against an entry.
+// wbTransient reports whether err says nothing about the entries: the
+// store unavailable (ErrStoreUnavailable), or this call's context ended.
+// Those are retried, never counted against an entry.
 func wbTransient(ctx context.Context, err error) bool {
 	return ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		domain.ErrorCode(err) == domain.EUNAVAILABLE
+		errors.Is(err, ErrStoreUnavailable)
 }
 
-// settle runs after a commit: it tells lists which owners changed (settling
+// settle runs after a commit: it tells lists which groups changed (settling
 // the round's changes in the Log: applied, or announced when Redis refused),
 // then acknowledges the entries and settles their cache keys in one script.
 // The notification comes first so that a crash in between leaves the
 // entries pending, and their redelivery (notifyAll) notifies again.
-func (w *WriteBehind) settle(ctx context.Context, r wbRound, notifyAll bool) (int, error) {
+func (w *WriteBehind[T]) settle(ctx context.Context, r wbRound[T], notifyAll bool) (int, error) {
 	ok, inserted := r.ok, r.inserted
 	// The commit happened: finish its bookkeeping even if ctx is being cancelled.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	owners := make([]uuid.UUID, 0, 4)
-	seen := make(map[uuid.UUID]struct{}, 4)
+	groups := make([]string, 0, 4)
+	seen := make(map[string]struct{}, 4)
 	for _, e := range ok {
-		if !notifyAll && !inserted[e.Analysis.ID] {
+		if !notifyAll && !inserted[e.ID] {
 			continue
 		}
-		if _, dup := seen[e.Analysis.OwnerID]; !dup {
-			seen[e.Analysis.OwnerID] = struct{}{}
-			owners = append(owners, e.Analysis.OwnerID)
+		g := w.ent.Group(e.Value)
+		if _, dup := seen[g]; g != "" && !dup {
+			seen[g] = struct{}{}
+			groups = append(groups, g)
 		}
 	}
 	apply := func(ctx context.Context) error {
-		if len(owners) == 0 {
+		if len(groups) == 0 || w.lists == nil {
 			return nil
-		}
-		groups := make([]string, len(owners))
-		for i, o := range owners {
-			groups[i] = o.String()
 		}
 		return w.lists.Changed(ctx, groups...)
 	}
 	if w.opt.Log != nil {
-		ids := make([]int64, len(r.changes))
-		for i, c := range r.changes {
-			ids[i] = c.ID
-		}
-		w.opt.Log.Commit(ctx, apply, ids...)
+		w.opt.Log.Commit(ctx, apply, r.changes...)
 	} else {
 		_ = apply(ctx) // counted and logged by lists
 	}
@@ -422,10 +414,10 @@ func (w *WriteBehind) settle(ctx context.Context, r wbRound, notifyAll bool) (in
 	args[0] = wbGroup
 	for _, e := range ok {
 		flag := "0"
-		if inserted[e.Analysis.ID] {
+		if inserted[e.ID] {
 			flag = "1"
 		}
-		keys = append(keys, w.keys.Entity("analysis", e.Analysis.ID.String()))
+		keys = append(keys, w.keys.Entity(w.resource.Kind, e.ID))
 		args = append(args, e.StreamID, flag, e.Raw)
 	}
 	n, err := wbSettle.Run(ctx, w.rdb, keys, args...).Int()
@@ -437,10 +429,10 @@ func (w *WriteBehind) settle(ctx context.Context, r wbRound, notifyAll bool) (in
 }
 
 // reject handles an entry that failed on its own (undecodable, or rejected
-// by Postgres): once it was delivered MaxAttempts times it moves to the
+// by the store): once it was delivered MaxAttempts times it moves to the
 // dead-letter stream; before that it stays pending, to be claimed again
 // after ClaimIdle (maybe by a process that can decode it).
-func (w *WriteBehind) reject(ctx context.Context, e wbEntry) error {
+func (w *WriteBehind[T]) reject(ctx context.Context, e wbEntry[T]) error {
 	pending, err := w.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: w.stream, Group: wbGroup, Start: e.StreamID, End: e.StreamID, Count: 1,
 	}).Result()
@@ -458,8 +450,9 @@ func (w *WriteBehind) reject(ctx context.Context, e wbEntry) error {
 		return nil
 	}
 	keys := []string{w.stream, w.dead}
-	if id, perr := uuid.Parse(e.ID); perr == nil {
-		keys = append(keys, w.keys.Entity("analysis", id.String()))
+	if e.ID != "" {
+		// Unlinked only while it holds this entry's exact bytes (wbDeadLetter).
+		keys = append(keys, w.keys.Entity(w.resource.Kind, e.ID))
 	}
 	moved, err := wbDeadLetter.Run(ctx, w.rdb, keys, wbGroup, e.StreamID, e.ID, e.Raw,
 		e.Err.Error(), attempts, w.opt.Consumer).Int()

@@ -1,12 +1,9 @@
 package cache
 
 import (
-	"github.com/analysis-cache/service/domain"
-
 	"context"
 	"log/slog"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -16,7 +13,7 @@ import (
 // The flush pipeline. A batch goes through three stages, each overlapping
 // the neighbouring batches' other stages:
 //
-//	fetch + decode (Redis, Go CPU)  →  commit (Postgres)  →  settle (Redis)
+//	fetch + decode (Redis, Go CPU)  →  commit (the store)  →  settle (Redis)
 //
 // While batch k commits, batch k+1 is read and decrypted and batch k-1 is
 // acknowledged and settled. What the overlap keeps:
@@ -36,8 +33,8 @@ import (
 //     finds it, as every batch that fails does.
 
 // wbFetched is one batch read (or claimed) and decoded ahead of its commit.
-type wbFetched struct {
-	entries []wbEntry
+type wbFetched[T any] struct {
+	entries []wbEntry[T]
 	more    bool // fetch again after this batch
 	err     error
 }
@@ -49,13 +46,13 @@ type wbFetched struct {
 // redelivered says the entries may have been committed before (a crash
 // between commit and acknowledgement), so every owner is notified, not
 // only those of inserted rows. With retry, failures that are not about an
-// entry (Postgres or Redis unavailable) are retried with backoff until
+// entry (the store or Redis unavailable) are retried with backoff until
 // they succeed or ctx ends. It returns how many entries it acknowledged.
-func (w *WriteBehind) flushAhead(ctx context.Context, redelivered, retry bool, fetch func(context.Context) ([]redis.XMessage, bool, error)) (int, error) {
-	next := make(chan wbFetched, 1)
+func (w *WriteBehind[T]) flushAhead(ctx context.Context, redelivered, retry bool, fetch func(context.Context) ([]redis.XMessage, bool, error)) (int, error) {
+	next := make(chan wbFetched[T], 1)
 	get := func() {
 		msgs, more, err := fetch(ctx)
-		next <- wbFetched{entries: w.decodeEntries(msgs), more: more, err: err}
+		next <- wbFetched[T]{entries: w.decodeEntries(msgs), more: more, err: err}
 	}
 	go get()
 	var settling wbSettling
@@ -91,11 +88,11 @@ func (w *WriteBehind) flushAhead(ctx context.Context, redelivered, retry bool, f
 }
 
 // decodeEntries opens every message of a batch.
-func (w *WriteBehind) decodeEntries(msgs []redis.XMessage) []wbEntry {
+func (w *WriteBehind[T]) decodeEntries(msgs []redis.XMessage) []wbEntry[T] {
 	if len(msgs) == 0 {
 		return nil
 	}
-	entries := make([]wbEntry, len(msgs))
+	entries := make([]wbEntry[T], len(msgs))
 	for i, m := range msgs {
 		entries[i] = w.decodeEntry(m)
 	}
@@ -107,7 +104,7 @@ func (w *WriteBehind) decodeEntries(msgs []redis.XMessage) []wbEntry {
 // is not about an entry is retried with backoff when retry is set (what it
 // committed before failing is settled meanwhile). It returns the entries
 // acknowledged by the settles it waited for.
-func (w *WriteBehind) flushBatch(ctx context.Context, entries []wbEntry, redelivered, retry bool, settling *wbSettling) (n int, err error) {
+func (w *WriteBehind[T]) flushBatch(ctx context.Context, entries []wbEntry[T], redelivered, retry bool, settling *wbSettling) (n int, err error) {
 	ctx, span := w.opt.Tracer.Start(ctx, "write-behind flush", trace.WithAttributes(attribute.Int("write_behind.batch.entries", len(entries))))
 	defer func() {
 		if err != nil {
@@ -146,23 +143,23 @@ func (w *WriteBehind) flushBatch(ctx context.Context, entries []wbEntry, redeliv
 }
 
 // wbCommit is what one batch's commit leaves to the settle stage.
-type wbCommit struct {
-	rounds    []wbRound
-	failed    []wbEntry // failed on their own: undecodable, or rejected by Postgres
+type wbCommit[T any] struct {
+	rounds    []wbRound[T]
+	failed    []wbEntry[T] // failed on their own: undecodable, or rejected by the store
 	notifyAll bool
 }
 
 // wbRound is one committed statement's entries (distinct ids).
-type wbRound struct {
-	ok       []wbEntry          // committed: inserted, or the id was there
-	inserted map[uuid.UUID]bool // ids this statement inserted
-	changes  []domain.Change    // what the statements logged in the invalidation log
+type wbRound[T any] struct {
+	ok       []wbEntry[T]    // committed: inserted, or the id was there
+	inserted map[string]bool // ids this statement inserted
+	changes  []int64         // what the statements logged in the invalidation log
 }
 
-func (c *wbCommit) empty() bool { return len(c.rounds) == 0 && len(c.failed) == 0 }
+func (c *wbCommit[T]) empty() bool { return len(c.rounds) == 0 && len(c.failed) == 0 }
 
-// committed counts the entries whose rows are in Postgres.
-func (c *wbCommit) committed() int {
+// committed counts the entries whose rows are in the store.
+func (c *wbCommit[T]) committed() int {
 	n := 0
 	for _, r := range c.rounds {
 		n += len(r.ok)
@@ -175,11 +172,11 @@ func (c *wbCommit) committed() int {
 // there. On an outage it returns what was committed before it, without
 // the entries that failed on their own (the retry or a redelivery deals
 // with those).
-func (w *WriteBehind) commit(ctx context.Context, entries []wbEntry, notifyAll bool) (wbCommit, error) {
+func (w *WriteBehind[T]) commit(ctx context.Context, entries []wbEntry[T], notifyAll bool) (wbCommit[T], error) {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
-	c := wbCommit{notifyAll: notifyAll}
-	good := make([]wbEntry, 0, len(entries))
+	c := wbCommit[T]{notifyAll: notifyAll}
+	good := make([]wbEntry[T], 0, len(entries))
 	for _, e := range entries {
 		if e.Err != nil {
 			c.failed = append(c.failed, e)
@@ -189,10 +186,10 @@ func (w *WriteBehind) commit(ctx context.Context, entries []wbEntry, notifyAll b
 	}
 	for len(good) > 0 {
 		round, later := distinctIDs(good)
-		var changes []domain.Change
+		var changes []int64
 		ok, inserted, failed, err := w.insertIsolating(ctx, round, &changes)
 		if len(ok) > 0 {
-			c.rounds = append(c.rounds, wbRound{ok: ok, inserted: inserted, changes: changes})
+			c.rounds = append(c.rounds, wbRound[T]{ok: ok, inserted: inserted, changes: changes})
 		}
 		if err != nil {
 			c.failed = nil
@@ -208,7 +205,7 @@ func (w *WriteBehind) commit(ctx context.Context, entries []wbEntry, notifyAll b
 // then deals with the entries that failed on their own. With retry, a
 // Redis failure is retried with backoff until it succeeds or ctx ends; a
 // repeated settle acknowledges nothing twice (XACK), so it is harmless.
-func (w *WriteBehind) settleCommit(ctx context.Context, c wbCommit, retry bool) (int, error) {
+func (w *WriteBehind[T]) settleCommit(ctx context.Context, c wbCommit[T], retry bool) (int, error) {
 	var bo wbBackoff
 	total := 0
 	for attempt := 0; ; attempt++ {
@@ -226,7 +223,7 @@ func (w *WriteBehind) settleCommit(ctx context.Context, c wbCommit, retry bool) 
 	}
 }
 
-func (w *WriteBehind) settleOnce(ctx context.Context, c wbCommit) (int, error) {
+func (w *WriteBehind[T]) settleOnce(ctx context.Context, c wbCommit[T]) (int, error) {
 	total := 0
 	for _, r := range c.rounds {
 		n, err := w.settle(ctx, r, c.notifyAll)

@@ -82,7 +82,7 @@ func TestWriteBehindPipelineSettlesWhileNextBatchCommits(t *testing.T) {
 	if got := f.rowCount(t, wbIDs(items)); got != int64(len(items)) {
 		t.Fatalf("%d rows, want %d", got, len(items))
 	}
-	if f.groupPending(t) != 0 || f.xlen(t, streamKey(f.keys)) != 0 {
+	if f.groupPending(t) != 0 || f.xlen(t, f.stream()) != 0 {
 		t.Fatal("entries left in the stream")
 	}
 	if m.WBFlushed.Load() != int64(len(items)) {
@@ -118,7 +118,7 @@ func TestWriteBehindPipelineKeepsBatchFetchedAheadOfFailure(t *testing.T) {
 	if _, err := wb.Flush(ctx); !errors.Is(err, crash) {
 		t.Fatalf("Flush with a failing settle: %v, want the crash", err)
 	}
-	if n := f.xlen(t, streamKey(f.keys)); n != int64(len(items)) {
+	if n := f.xlen(t, f.stream()); n != int64(len(items)) {
 		t.Fatalf("%d entries in the stream after the failure, want all %d", n, len(items))
 	}
 	wb.afterCommit = nil
@@ -128,7 +128,7 @@ func TestWriteBehindPipelineKeepsBatchFetchedAheadOfFailure(t *testing.T) {
 	if got := f.rowCount(t, wbIDs(items)); got != int64(len(items)) {
 		t.Fatalf("%d rows, want %d", got, len(items))
 	}
-	if f.groupPending(t) != 0 || f.xlen(t, streamKey(f.keys)) != 0 {
+	if f.groupPending(t) != 0 || f.xlen(t, f.stream()) != 0 {
 		t.Fatal("entries left in the stream")
 	}
 }

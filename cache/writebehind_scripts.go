@@ -8,7 +8,7 @@ import "github.com/redis/go-redis/v9"
 // real value is V (a committed row) or W (a value written behind); both
 // are treated alike here.
 
-// wbEnqueue caches and appends n analyses, or nothing when the backlog is full.
+// wbEnqueue caches and appends n entities, or nothing when the backlog is full.
 //
 // KEYS[1] = stream, KEYS[1+i] = cache key of item i.
 // ARGV[1] = max pending; then per item i: id, sealed entry, TTL in ms,
@@ -43,7 +43,7 @@ end
 return n`)
 
 // wbSettle acknowledges committed entries, deletes them from the stream and
-// makes the cache agree with what Postgres now holds.
+// makes the cache agree with what the store now holds.
 //
 // KEYS[1] = stream, KEYS[1+i] = cache key of entry i.
 // ARGV[1] = group; then per entry i: stream id, "1" if this flush inserted
@@ -64,15 +64,17 @@ for i = 1, #KEYS - 1 do
     local cur = redis.call('GET', key)
     if cur and cur ~= v then
       if inserted == '1' then
-        -- The row is exactly v at version 1. Keep a later write (V or W
-        -- >= 2) or a later delete's tombstone (N >= 1); drop a stale "not
-        -- found", a lease whose fill may have loaded before the commit,
-        -- another ingest's value for this id, or an entry of another format.
-        -- (cur == v, our own W, stays: it is now the row Postgres holds.)
+        -- The row is exactly v, at v's version. Keep a later write (V or W
+        -- of a higher version) or a delete's tombstone (N of v's version or
+        -- higher, never N0); drop a stale "not found", a lease whose fill
+        -- may have loaded before the commit, another ingest's value for
+        -- this id, or an entry of another format. (cur == v, our own W,
+        -- stays: it is now the row the store holds.)
         local kind = string.byte(cur, 2)
         local ver = tonumber(string.match(cur, '^..(%d+):') or '0')
+        local mine = tonumber(string.match(v, '^..(%d+):') or '0')
         local value = kind == 86 or kind == 87
-        local keep = string.byte(cur, 1) == 1 and ((value and ver >= 2) or (kind == 78 and ver >= 1))
+        local keep = string.byte(cur, 1) == 1 and ((value and ver > mine) or (kind == 78 and ver >= math.max(mine, 1)))
         if not keep then redis.call('UNLINK', key) end
       end
     elseif cur and inserted ~= '1' then

@@ -38,14 +38,14 @@ func TestWriteBehindEnqueueHitThenFlushOnce(t *testing.T) {
 		if want := a.AppendJSON(nil); !bytes.Equal(e.Body, want) {
 			t.Fatalf("cached body\n%s\nwant\n%s", e.Body, want)
 		}
-		if ttl := f.rdb.PTTL(ctx, f.keys.Analysis(a.ID)).Val(); ttl <= 0 {
+		if ttl := f.rdb.PTTL(ctx, f.key(a.ID)).Val(); ttl <= 0 {
 			t.Fatalf("cache entry of %s has no TTL (%v)", a.ID, ttl)
 		}
 	}
 	// Notes never reach Redis in plain text, neither in the cache nor in the stream.
-	msgs := f.rdb.XRange(ctx, streamKey(f.keys), "-", "+").Val()
+	msgs := f.rdb.XRange(ctx, f.stream(), "-", "+").Val()
 	for i, a := range items {
-		raw := f.rdb.Get(ctx, f.keys.Analysis(a.ID)).Val() + fmt.Sprint(msgs[i].Values)
+		raw := f.rdb.Get(ctx, f.key(a.ID)).Val() + fmt.Sprint(msgs[i].Values)
 		if strings.Contains(raw, *a.Notes) {
 			t.Fatalf("notes of %s are in Redis in plain text", a.ID)
 		}
@@ -53,7 +53,7 @@ func TestWriteBehindEnqueueHitThenFlushOnce(t *testing.T) {
 	if n, err := wb.Pending(ctx); err != nil || n != 3 {
 		t.Fatalf("Pending = %d, %v; want 3", n, err)
 	}
-	nsBefore := f.rdb.Get(ctx, f.keys.Namespace(AnalysesNamespace)).Val()
+	nsBefore := f.rdb.Get(ctx, f.keys.Namespace(wbResource.Lists)).Val()
 
 	n, err := wb.Flush(ctx)
 	if err != nil || n != 3 {
@@ -74,13 +74,13 @@ func TestWriteBehindEnqueueHitThenFlushOnce(t *testing.T) {
 			t.Fatalf("cache of %s after the flush no longer holds the row", a.ID)
 		}
 	}
-	if f.xlen(t, streamKey(f.keys)) != 0 || f.groupPending(t) != 0 {
-		t.Fatalf("stream still holds %d entries, %d pending", f.xlen(t, streamKey(f.keys)), f.groupPending(t))
+	if f.xlen(t, f.stream()) != 0 || f.groupPending(t) != 0 {
+		t.Fatalf("stream still holds %d entries, %d pending", f.xlen(t, f.stream()), f.groupPending(t))
 	}
 	if m.WBFlushed.Load() != 3 {
 		t.Fatalf("flushed counter %d, want 3", m.WBFlushed.Load())
 	}
-	if nsAfter := f.rdb.Get(ctx, f.keys.Namespace(AnalysesNamespace)).Val(); nsAfter == nsBefore {
+	if nsAfter := f.rdb.Get(ctx, f.keys.Namespace(wbResource.Lists)).Val(); nsAfter == nsBefore {
 		t.Fatalf("list namespace not bumped by the flush (still %q)", nsAfter)
 	}
 	// A second flush has nothing to do.
@@ -155,19 +155,19 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	real := f.codec.Value(cachedRow.Version, cachedRow.AppendJSON(nil))
-	f.rdb.Set(ctx, f.keys.Analysis(cachedRow.ID), real, time.Minute)
+	f.rdb.Set(ctx, f.key(cachedRow.ID), real, time.Minute)
 	other := newWBItem(owner, "other")
 	other.ID = cachedRow.ID
 	if err := wb.Enqueue(ctx, []domain.Analysis{other}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.rdb.Get(ctx, f.keys.Analysis(cachedRow.ID)).Val(); got != string(real) {
+	if got := f.rdb.Get(ctx, f.key(cachedRow.ID)).Val(); got != string(real) {
 		t.Fatal("Enqueue overwrote a real cached value")
 	}
 	if _, err := wb.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.rdb.Get(ctx, f.keys.Analysis(cachedRow.ID)).Val(); got != string(real) {
+	if got := f.rdb.Get(ctx, f.key(cachedRow.ID)).Val(); got != string(real) {
 		t.Fatal("the flush touched a real cached value")
 	}
 
@@ -176,12 +176,12 @@ func TestWriteBehindDuplicatesReplayAndExistingIDs(t *testing.T) {
 	if err := wb.Enqueue(ctx, replay, nil); err != nil {
 		t.Fatal(err)
 	}
-	entries := f.rdb.XRange(ctx, streamKey(f.keys), "-", "+").Val()
+	entries := f.rdb.XRange(ctx, f.stream(), "-", "+").Val()
 	if _, err := wb.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: streamKey(f.keys), Values: e.Values})
+		f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream(), Values: e.Values})
 	}
 	var before int64
 	f.repo.DB().Raw("SELECT count(*) FROM analyses WHERE owner_id = ?", owner).Scan(&before)
@@ -202,14 +202,19 @@ func TestWriteBehindSettlesCacheToPostgres(t *testing.T) {
 	ctx := context.Background()
 	wb, _ := f.writeBehind("a", wbFast)
 	owner := uuid.New()
-	items := make([]domain.Analysis, 5)
+	items := make([]domain.Analysis, 9)
 	for i := range items {
 		items[i] = newWBItem(owner, fmt.Sprint("s", i))
+	}
+	// 5 to 8 are ingested at version 3: the guard compares with the
+	// entity's own version, not with 1.
+	for i := 5; i < len(items); i++ {
+		items[i].Version = 3
 	}
 	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
-	key := func(i int) string { return f.keys.Analysis(items[i].ID) }
+	key := func(i int) string { return f.key(items[i].ID) }
 	// 0: the V entry expired and a read cached "not found" → must go.
 	f.rdb.Set(ctx, key(0), f.codec.Negative(0), time.Minute)
 	// 1: a fill holds a lease (it may have loaded before the commit) → must go.
@@ -220,10 +225,18 @@ func TestWriteBehindSettlesCacheToPostgres(t *testing.T) {
 	// 3: another ingest's value of this id (W v1, other bytes) → must go.
 	f.rdb.Set(ctx, key(3), f.codec.WrittenBehind(1, []byte(`{"other":1}`)), time.Minute)
 	// 4: untouched → kept.
+	// 5: a write-through of v4 → kept; 6: a value of v3, other bytes → must go.
+	v4 := f.codec.Value(4, []byte(`{"v":4}`))
+	f.rdb.Set(ctx, key(5), v4, time.Minute)
+	f.rdb.Set(ctx, key(6), f.codec.Value(3, []byte(`{"other":3}`)), time.Minute)
+	// 7: a tombstone of v3 → kept; 8: a tombstone of v2 (older) → must go.
+	n3 := f.codec.Negative(3)
+	f.rdb.Set(ctx, key(7), n3, time.Minute)
+	f.rdb.Set(ctx, key(8), f.codec.Negative(2), time.Minute)
 	if _, err := wb.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range []int{0, 1, 3} {
+	for _, i := range []int{0, 1, 3, 6, 8} {
 		if e, ok := f.cached(t, items[i].ID); ok {
 			t.Errorf("item %d: stale entry %c v%d survived the flush", i, e.Kind, e.Version)
 		}
@@ -233,6 +246,12 @@ func TestWriteBehindSettlesCacheToPostgres(t *testing.T) {
 	}
 	if e, ok := f.cached(t, items[4].ID); !ok || e.Kind != KindWriteBehind || !bytes.Equal(e.Body, items[4].AppendJSON(nil)) {
 		t.Error("item 4: the ingest's own value was dropped")
+	}
+	if got := f.rdb.Get(ctx, key(5)).Val(); got != string(v4) {
+		t.Error("item 5: a newer write-through was dropped")
+	}
+	if got := f.rdb.Get(ctx, key(7)).Val(); got != string(n3) {
+		t.Error("item 7: the tombstone of its version was dropped")
 	}
 }
 
@@ -253,7 +272,7 @@ func TestWriteBehindPoisonIsDeadLetteredWithoutBlockingOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An entry that does not decode at all.
-	f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: streamKey(f.keys), Values: []any{"id", "not-a-uuid", "v", "garbage"}})
+	f.rdb.XAdd(ctx, &redis.XAddArgs{Stream: f.stream(), Values: []any{"id", "not-a-uuid", "v", "garbage"}})
 
 	// First delivery: the 8 good rows are committed, the two poisons stay pending.
 	n, err := wb.Flush(ctx)
@@ -264,14 +283,14 @@ func TestWriteBehindPoisonIsDeadLetteredWithoutBlockingOthers(t *testing.T) {
 	if got := f.rowCount(t, good); got != 8 {
 		t.Fatalf("%d good rows in Postgres, want 8", got)
 	}
-	if f.groupPending(t) != 2 || f.xlen(t, deadLetterKey(f.keys)) != 0 {
-		t.Fatalf("after one attempt: %d pending, %d dead; want 2 pending, 0 dead", f.groupPending(t), f.xlen(t, deadLetterKey(f.keys)))
+	if f.groupPending(t) != 2 || f.xlen(t, f.dead()) != 0 {
+		t.Fatalf("after one attempt: %d pending, %d dead; want 2 pending, 0 dead", f.groupPending(t), f.xlen(t, f.dead()))
 	}
 	// Second delivery reaches MaxAttempts: both go to the dead-letter stream.
 	if _, err := wb.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	dead := f.rdb.XRange(ctx, deadLetterKey(f.keys), "-", "+").Val()
+	dead := f.rdb.XRange(ctx, f.dead(), "-", "+").Val()
 	if len(dead) != 2 || m.WBDeadLettered.Load() != 2 {
 		t.Fatalf("%d dead letters, counter %d; want 2", len(dead), m.WBDeadLettered.Load())
 	}
@@ -280,7 +299,7 @@ func TestWriteBehindPoisonIsDeadLetteredWithoutBlockingOthers(t *testing.T) {
 			t.Fatalf("dead letter without its error or attempts: %v", d.Values)
 		}
 	}
-	if f.xlen(t, streamKey(f.keys)) != 0 || f.groupPending(t) != 0 {
+	if f.xlen(t, f.stream()) != 0 || f.groupPending(t) != 0 {
 		t.Fatal("poison entries still in the stream")
 	}
 	if _, ok := f.cached(t, items[4].ID); ok {
@@ -309,15 +328,15 @@ func TestWriteBehindPostgresOutageLosesNothing(t *testing.T) {
 		t.Fatalf("Enqueue with Postgres down: %v", err)
 	}
 	// An admin flush reports the outage and keeps everything.
-	if _, err := wb.Flush(ctx); domain.ErrorCode(err) != domain.EUNAVAILABLE {
-		t.Fatalf("Flush with Postgres down = %v, want EUNAVAILABLE", err)
+	if _, err := wb.Flush(ctx); !errors.Is(err, ErrStoreUnavailable) {
+		t.Fatalf("Flush with Postgres down = %v, want ErrStoreUnavailable", err)
 	}
 	// The flusher retries (counted), dead-letters nothing.
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- wb.Run(runCtx) }()
 	wbWaitFor(t, "retries", func() bool { return m.WBRetried.Load() >= 3*int64(len(items)) })
-	if n := f.xlen(t, streamKey(f.keys)); n != int64(len(items)) {
+	if n := f.xlen(t, f.stream()); n != int64(len(items)) {
 		t.Fatalf("stream holds %d entries during the outage, want %d", n, len(items))
 	}
 	proxy.restore()
@@ -329,7 +348,7 @@ func TestWriteBehindPostgresOutageLosesNothing(t *testing.T) {
 	if got := f.rowCount(t, wbIDs(items)); got != int64(len(items)) {
 		t.Fatalf("%d rows after the outage, want %d", got, len(items))
 	}
-	if m.WBDeadLettered.Load() != 0 || f.xlen(t, deadLetterKey(f.keys)) != 0 {
+	if m.WBDeadLettered.Load() != 0 || f.xlen(t, f.dead()) != 0 {
 		t.Fatal("an outage dead-lettered entries")
 	}
 }
@@ -362,7 +381,7 @@ func TestWriteBehindClaimsFromDeadConsumer(t *testing.T) {
 	if got := f.rowCount(t, wbIDs(items)); got != 2 {
 		t.Fatalf("%d rows, want 2", got)
 	}
-	if f.groupPending(t) != 0 || f.xlen(t, streamKey(f.keys)) != 0 {
+	if f.groupPending(t) != 0 || f.xlen(t, f.stream()) != 0 {
 		t.Fatal("entries left in the stream")
 	}
 }
@@ -386,7 +405,7 @@ func TestWriteBehindCrashBetweenCommitAndAck(t *testing.T) {
 	if f.rowCount(t, wbIDs(items)) != 2 || f.groupPending(t) != 2 || am.WBFlushed.Load() != 0 {
 		t.Fatal("setup: want rows committed and entries still pending")
 	}
-	tag := f.rdb.Get(ctx, f.keys.TagGeneration(UserTag(owner))).Val()
+	tag := f.rdb.Get(ctx, f.keys.TagGeneration(wbResource.GroupTag(owner.String()))).Val()
 	b, bm := f.writeBehind("b", wbFast)
 	if n, err := b.Flush(ctx); err != nil || n != 2 {
 		t.Fatalf("b.Flush = %d, %v; want 2", n, err)
@@ -394,7 +413,7 @@ func TestWriteBehindCrashBetweenCommitAndAck(t *testing.T) {
 	if f.rowCount(t, wbIDs(items)) != 2 || f.groupPending(t) != 0 || bm.WBFlushed.Load() != 2 {
 		t.Fatal("redelivery did not settle the committed entries exactly once")
 	}
-	if got := f.rdb.Get(ctx, f.keys.TagGeneration(UserTag(owner))).Val(); got == tag {
+	if got := f.rdb.Get(ctx, f.keys.TagGeneration(wbResource.GroupTag(owner.String()))).Val(); got == tag {
 		t.Fatal("redelivery of committed entries did not invalidate the owner's lists")
 	}
 }
@@ -456,10 +475,10 @@ func TestWriteBehindBackpressure(t *testing.T) {
 			err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), fmt.Sprint("b", i))}, nil)
 			mu.Lock()
 			defer mu.Unlock()
-			switch domain.ErrorCode(err) {
-			case "":
+			switch {
+			case err == nil:
 				accepted++
-			case domain.EQUEUEFULL:
+			case errors.Is(err, ErrQueueFull):
 				full++
 			default:
 				t.Errorf("Enqueue: %v", err)
@@ -467,13 +486,13 @@ func TestWriteBehindBackpressure(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if accepted != 10 || full != 20 || f.xlen(t, streamKey(f.keys)) != 10 {
-		t.Fatalf("accepted %d, full %d, stream %d; want 10, 20, 10", accepted, full, f.xlen(t, streamKey(f.keys)))
+	if accepted != 10 || full != 20 || f.xlen(t, f.stream()) != 10 {
+		t.Fatalf("accepted %d, full %d, stream %d; want 10, 20, 10", accepted, full, f.xlen(t, f.stream()))
 	}
 	// A refused batch writes nothing, not even its cache entries.
 	refused := newWBItem(uuid.New(), "refused")
 	err := wb.Enqueue(ctx, []domain.Analysis{refused}, nil)
-	if domain.ErrorCode(err) != domain.EQUEUEFULL || domain.ErrorMessage(err) != "Write-behind queue is full" {
+	if !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("Enqueue over the limit = %v", err)
 	}
 	if _, ok := f.cached(t, refused.ID); ok {
@@ -490,10 +509,12 @@ func TestWriteBehindBackpressure(t *testing.T) {
 	// Redis unreachable.
 	closed := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer closed.Close()
-	down := NewWriteBehind(closed, f.keys, f.codec, f.repo, f.lists, NewMetrics(nil, wbQuietLog), wbQuietLog, wbFast)
+	downBackend := f.backend(NewMetrics(nil, wbQuietLog))
+	downBackend.Redis = closed
+	down := NewWriteBehind[domain.Analysis](downBackend, wbResource, wbStore{f.repo}, wbAnalyses{}, f.lists, wbFast)
 	err = down.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "down")}, nil)
-	if domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE || domain.ErrorMessage(err) != "Write-behind queue unavailable" {
-		t.Fatalf("Enqueue with Redis down = %v, want EQUEUEUNAVAILABLE", err)
+	if !errors.Is(err, ErrQueueUnavailable) {
+		t.Fatalf("Enqueue with Redis down = %v, want ErrQueueUnavailable", err)
 	}
 }
 
@@ -551,7 +572,7 @@ func TestWriteBehindUndecodableAfterKeyChange(t *testing.T) {
 	if n, err := wb.Flush(ctx); err != nil || n != 1 {
 		t.Fatalf("Flush = %d, %v; want 1", n, err)
 	}
-	if m.WBDeadLettered.Load() != 1 || f.xlen(t, deadLetterKey(f.keys)) != 1 || f.rowCount(t, []uuid.UUID{kept.ID}) != 1 {
+	if m.WBDeadLettered.Load() != 1 || f.xlen(t, f.dead()) != 1 || f.rowCount(t, []uuid.UUID{kept.ID}) != 1 {
 		t.Fatal("want the undecodable entry dead-lettered and the other one flushed")
 	}
 }
@@ -564,14 +585,14 @@ func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
 	f := newWBFixture(t)
 	ctx := context.Background()
 	wb, _ := f.writeBehind("a", wbFast)
-	aside := NewAside(f.rdb, f.keys, f.codec, f.metrics, &Gate{}, AsideOptions{})
+	aside := NewAside(f.backend(f.metrics), wbResource, AsideOptions{})
 	noLoad := func(context.Context) ([]byte, int64, error) {
 		t.Fatal("cache-aside went to Postgres for an ingested id")
 		return nil, 0, nil
 	}
 	get := func(what string, a domain.Analysis, pattern string, version int64) {
 		t.Helper()
-		res, err := aside.Get(ctx, f.keys.Analysis(a.ID), noLoad)
+		res, err := aside.Get(ctx, a.ID.String(), noLoad)
 		if err != nil || res.Status != Hit || res.Pattern != pattern || res.Version != version {
 			t.Fatalf("%s: Get = %+v, %v; want HIT %s v%d", what, res, err, pattern, version)
 		}
@@ -585,7 +606,6 @@ func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
 	if err := wb.Enqueue(ctx, items, nil); err != nil {
 		t.Fatal(err)
 	}
-	patched, deleted = items[0], items[1] // Enqueue set version and timestamps
 	get("right after the ingest", patched, PatternWriteBehind, 1)
 
 	// A second ingest of the same id keeps the first one's entry.
@@ -604,14 +624,18 @@ func TestWriteBehindEntriesAreWriteBehindHits(t *testing.T) {
 	get("after the flush", deleted, PatternWriteBehind, 1)
 
 	// A PATCH (version 2) goes through the guard and replaces the W.
-	aside.Set(ctx, f.keys.Analysis(patched.ID), 2, []byte(`{"version":2}`))
+	if err := aside.Set(ctx, patched.ID.String(), 2, []byte(`{"version":2}`)); err != nil {
+		t.Fatal(err)
+	}
 	if e, ok := f.cached(t, patched.ID); !ok || e.Kind != KindValue || e.Version != 2 {
 		t.Fatalf("after a PATCH to v2 the cache holds %+v (present %v), want V2", e, ok)
 	}
 	get("after the PATCH", patched, PatternAside, 2)
 
 	// A DELETE of version 1 tombstones the W of version 1.
-	aside.Tombstone(ctx, f.keys.Analysis(deleted.ID), 1)
+	if err := aside.Tombstone(ctx, deleted.ID.String(), 1); err != nil {
+		t.Fatal(err)
+	}
 	if e, ok := f.cached(t, deleted.ID); !ok || e.Kind != KindNegative || e.Version != 1 {
 		t.Fatalf("after a DELETE of v1 the cache holds %+v (present %v), want N1", e, ok)
 	}
@@ -630,7 +654,7 @@ func TestWriteBehindClientIDsNeverShadowCommittedRows(t *testing.T) {
 	direct := f.repo // what readers load from
 	f.repo = openWBRepo(t, wbViaProxy(t, env.DatabaseURL, proxy))
 	wb, _ := f.writeBehind("a", wbFast) // never Run: nothing is flushed
-	aside := NewAside(f.rdb, f.keys, f.codec, f.metrics, &Gate{}, AsideOptions{})
+	aside := NewAside(f.backend(f.metrics), wbResource, AsideOptions{})
 	owner := uuid.New()
 	load := func(id uuid.UUID) func(context.Context) ([]byte, int64, error) {
 		return func(ctx context.Context) ([]byte, int64, error) {
@@ -658,14 +682,14 @@ func TestWriteBehindClientIDsNeverShadowCommittedRows(t *testing.T) {
 	// servesRow checks that a read of row's id answers the committed row.
 	servesRow := func(what string, row domain.Analysis) {
 		t.Helper()
-		res, err := aside.Get(ctx, f.keys.Analysis(row.ID), load(row.ID))
+		res, err := aside.Get(ctx, row.ID.String(), load(row.ID))
 		if err != nil || !bytes.Equal(res.Body, row.AppendJSON(nil)) || res.Version != row.Version {
 			t.Errorf("%s: Get = %s %s v%d %q, %v; want the committed row v%d", what, res.Status, res.Pattern, res.Version, res.Body, err, row.Version)
 		}
 	}
 	isWriteBehindHit := func(what string, a domain.Analysis) {
 		t.Helper()
-		res, err := aside.Get(ctx, f.keys.Analysis(a.ID), func(context.Context) ([]byte, int64, error) {
+		res, err := aside.Get(ctx, a.ID.String(), func(context.Context) ([]byte, int64, error) {
 			return nil, 0, errors.New("went to Postgres")
 		})
 		if err != nil || res.Status != Hit || res.Pattern != PatternWriteBehind || !bytes.Equal(res.Body, a.AppendJSON(nil)) {
@@ -686,7 +710,7 @@ func TestWriteBehindClientIDsNeverShadowCommittedRows(t *testing.T) {
 	// Postgres does not answer: no client-given id gets a W (a stale
 	// "not found" at its key goes too); a generated id still does.
 	rowDown, rowNegative := committed("down"), committed("negative")
-	f.rdb.Set(ctx, f.keys.Analysis(rowNegative.ID), f.codec.Negative(0), time.Hour)
+	f.rdb.Set(ctx, f.key(rowNegative.ID), f.codec.Negative(0), time.Hour)
 	generated := newWBItem(owner, "generated")
 	proxy.cut()
 	items = []domain.Analysis{clash(rowDown), clash(rowNegative), generated}
@@ -696,7 +720,7 @@ func TestWriteBehindClientIDsNeverShadowCommittedRows(t *testing.T) {
 	servesRow("existing id, Postgres down", rowDown)
 	servesRow("existing id cached as not found, Postgres down", rowNegative)
 	isWriteBehindHit("generated id, Postgres down", items[2])
-	if n := f.xlen(t, streamKey(f.keys)); n != 5 {
+	if n := f.xlen(t, f.stream()); n != 5 {
 		t.Fatalf("stream holds %d entries, want 5 (every item is queued)", n)
 	}
 }
