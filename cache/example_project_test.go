@@ -164,10 +164,10 @@ func mustJSON(v any) []byte {
 // and service.Lists do for analyses.
 type Projects struct {
 	store   *projectStore
-	aside   *cache.Aside                 // cache-aside reads, write-through writes
-	lists   *cache.ListInvalidation      // every change bumps the lists
-	log     *cache.Log                   // settles every change
-	named   *cache.Namespace             // a cached filtered list
+	aside   *cache.Aside                  // cache-aside reads, write-through writes
+	lists   *cache.ListInvalidation       // every change bumps the lists
+	log     *cache.Log                    // settles every change
+	named   *cache.Namespace              // a cached filtered list
 	byOwner *cache.ReadThrough[[]Project] // a read-through list
 }
 
