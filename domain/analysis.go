@@ -46,6 +46,10 @@ const (
 	DefaultPageLimit = 20
 )
 
+// AnalysisKind names analyses wherever a resource is named: the invalidation
+// log's resource column, the cache's keys ("analysis:{id}") and metric labels.
+const AnalysisKind = "analysis"
+
 // Analysis is one stored analysis: the row in Postgres and the value the
 // caches hold. Notes is sensitive and must never reach Redis in plain text.
 type Analysis struct {

@@ -7,8 +7,8 @@ import (
 )
 
 // AnalysisRepository is the store of analyses. repository.Postgres implements
-// it on Postgres, and the cache decorators implement it by wrapping another
-// AnalysisRepository, so every implementation passes one shared test suite.
+// it on Postgres; the shared test suite (repository/repotest) holds every
+// implementation to the same contract.
 //
 // Every method returns an *Error with EUNAVAILABLE when Postgres cannot be
 // reached, and wraps any other failure with context.
@@ -54,6 +54,10 @@ type AnalysisRepository interface {
 	// particular order. Write-behind ingest uses it so that an item with a
 	// client-given id never shadows a committed row in the cache.
 	ExistingIDs(ctx context.Context, ids []uuid.UUID) ([]uuid.UUID, error)
+
+	// Rows returns the stored analyses among ids (missing ones are absent),
+	// in one query: how the invalidation log reloads what a change touched.
+	Rows(ctx context.Context, ids []uuid.UUID) ([]*Analysis, error)
 
 	// Stats aggregates over all analyses. It is expensive by design.
 	Stats(ctx context.Context) (*Stats, error)

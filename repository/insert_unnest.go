@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"time"
+
+	"github.com/analysis-cache/service/domain"
 )
 
 // insertUnnestSQL inserts a whole batch as one statement with twelve array
@@ -24,8 +26,8 @@ ON CONFLICT (id) DO NOTHING RETURNING id`
 // same statement. Every returned row carries the log row's id.
 const insertLoggedSQL = `WITH w AS (` + insertUnnestSQL + `, owner_id),
 o AS (
-  INSERT INTO cache_outbox (scope, analysis_ids, owner_ids, version)
-  SELECT $13::text, array_agg(id), array_agg(DISTINCT owner_id), 0 FROM w HAVING count(*) > 0
+  INSERT INTO cache_outbox (scope, resource, entity_ids, group_ids, version)
+  SELECT $13::text, '` + domain.AnalysisKind + `', array_agg(id), array_agg(DISTINCT owner_id), 0 FROM w HAVING count(*) > 0
   RETURNING id)
 SELECT w.id, w.owner_id, (SELECT id FROM o) FROM w`
 

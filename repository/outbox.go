@@ -12,13 +12,20 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/analysis-cache/service/cache/outbox"
 	"github.com/analysis-cache/service/domain"
 )
 
-// The invalidation log (cache_outbox, migrations/00002) as the cache reads
-// it: Postgres implements domain.ChangeLog. Rows are inserted by the write
-// statements of write.go and insert.go, never here.
-var _ domain.ChangeLog = (*Postgres)(nil)
+// The invalidation log (cache_outbox, migrations/00002 and 00003) as the
+// cache reads it: Postgres implements outbox.Store (outbox.ChangeStore) for every resource
+// of its scope. Rows are inserted by the write statements (LogChangeCTE,
+// insert_unnest.go), never here.
+var _ outbox.Store = (*Postgres)(nil)
+
+// Scope is the scope this repository's changes are logged under (the
+// cache's prefix, Options.ChangeScope): the parameter a write statement
+// passes to LogChangeCTE.
+func (p *Postgres) Scope() string { return p.scope }
 
 // channel is the LISTEN/NOTIFY channel of the log's scope:
 // "cache_outbox_" and 16 hex characters of the scope's SHA-256 (a valid
@@ -29,17 +36,17 @@ func (p *Postgres) channel() string {
 	return "cache_outbox_" + hex.EncodeToString(sum[:8])
 }
 
-const changeColumns = "id, analysis_ids, owner_ids, version, deleted"
+const changeColumns = "id, resource, entity_ids, group_ids, version, deleted"
 
 // Pending returns up to limit unapplied changes at least minAge old, oldest first.
-func (p *Postgres) Pending(ctx context.Context, minAge time.Duration, limit int) ([]domain.Change, error) {
+func (p *Postgres) Pending(ctx context.Context, minAge time.Duration, limit int) ([]outbox.Change, error) {
 	return p.changes(ctx, "pending changes", `SELECT `+changeColumns+` FROM cache_outbox
 		WHERE scope = $3 AND applied_at IS NULL AND created_at <= clock_timestamp() - $1::interval ORDER BY id LIMIT $2`,
 		interval(minAge), limit, p.scope)
 }
 
 // Retained returns every change not applied yet or applied within since, oldest first.
-func (p *Postgres) Retained(ctx context.Context, since time.Duration) ([]domain.Change, error) {
+func (p *Postgres) Retained(ctx context.Context, since time.Duration) ([]outbox.Change, error) {
 	return p.changes(ctx, "retained changes", `SELECT `+changeColumns+` FROM cache_outbox
 		WHERE scope = $2 AND (applied_at IS NULL OR applied_at > clock_timestamp() - $1::interval) ORDER BY id`, interval(since), p.scope)
 }
@@ -177,8 +184,8 @@ func (p *Postgres) exec(ctx context.Context, op, q string, args ...any) error {
 	return translate(op, err)
 }
 
-func (p *Postgres) changes(ctx context.Context, op, q string, args ...any) ([]domain.Change, error) {
-	var out []domain.Change
+func (p *Postgres) changes(ctx context.Context, op, q string, args ...any) ([]outbox.Change, error) {
+	var out []outbox.Change
 	err := p.withPgx(ctx, func(c *pgx.Conn) error {
 		rows, err := c.Query(ctx, q, args...)
 		if err != nil {
@@ -186,12 +193,12 @@ func (p *Postgres) changes(ctx context.Context, op, q string, args ...any) ([]do
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var ch domain.Change
-			var ids, owners [][16]byte
-			if err := rows.Scan(&ch.ID, &ids, &owners, &ch.Version, &ch.Deleted); err != nil {
+			var ch outbox.Change
+			var ids, groups [][16]byte
+			if err := rows.Scan(&ch.ID, &ch.Resource, &ids, &groups, &ch.Version, &ch.Deleted); err != nil {
 				return err
 			}
-			ch.AnalysisIDs, ch.OwnerIDs = toUUIDs(ids), toUUIDs(owners)
+			ch.IDs, ch.Groups = uuidStrings(ids), uuidStrings(groups)
 			out = append(out, ch)
 		}
 		return rows.Err()
@@ -199,10 +206,11 @@ func (p *Postgres) changes(ctx context.Context, op, q string, args ...any) ([]do
 	return out, translate(op, err)
 }
 
-func toUUIDs(raw [][16]byte) []uuid.UUID {
-	out := make([]uuid.UUID, len(raw))
+// uuidStrings returns raw uuids in their canonical text form.
+func uuidStrings(raw [][16]byte) []string {
+	out := make([]string, len(raw))
 	for i, r := range raw {
-		out[i] = r
+		out[i] = uuid.UUID(r).String()
 	}
 	return out
 }

@@ -17,13 +17,23 @@ import (
 // data-modifying CTE, so a committed change always has its invalidation on
 // record and a change that did not commit never has one.
 
-// logChange is the outbox insert shared by the single-row writes: it reads
-// the changed row from the CTE named "w" (id, owner_id, version); the first
-// verb is the scope's parameter, the second whether it is a delete.
-const logChange = `, o AS (
-  INSERT INTO cache_outbox (scope, analysis_ids, owner_ids, version, deleted)
-  SELECT %s::text, ARRAY[w.id], ARRAY[w.owner_id], w.version, %s FROM w
+// logChange is the outbox insert shared by the single-row writes of
+// analyses (LogChangeCTE); the first verb is the scope's parameter, the
+// second whether it is a delete.
+var logChange = LogChangeCTE(domain.AnalysisKind, "owner_id", "%s", "%s")
+
+// LogChangeCTE returns the data-modifying CTE, named "o", that records in
+// the invalidation log the change of the row the CTE named "w" returned
+// (its id, groupColumn and version columns): append it to a single-row
+// write's WITH clause and select o.id to get the log's id of the change.
+// scopeParam and deleted are SQL expressions (a parameter like "$3", a
+// literal like "true"); scopeParam must be Postgres.Scope().
+func LogChangeCTE(resource, groupColumn, scopeParam, deleted string) string {
+	return `, o AS (
+  INSERT INTO cache_outbox (scope, resource, entity_ids, group_ids, version, deleted)
+  SELECT ` + scopeParam + `::text, '` + resource + `', ARRAY[w.id], ARRAY[w.` + groupColumn + `], w.version, ` + deleted + ` FROM w
   RETURNING id)`
+}
 
 // createSQL inserts the row and logs it.
 var createSQL = `WITH w AS (

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/analysis-cache/service/cache"
@@ -42,5 +43,13 @@ func (a *Admin) Stats(ctx context.Context) (cache.Stats, error) {
 // invalidated. Returns EINVALID for a selector with no field or several, or
 // a pattern over cache.MaxPatternLength; ECACHEUNAVAILABLE when Redis failed.
 func (a *Admin) Invalidate(ctx context.Context, s cache.Selector) (int64, error) {
-	return a.invalidate.Invalidate(ctx, s)
+	n, err := a.invalidate.Invalidate(ctx, s)
+	var bad *cache.SelectorError
+	switch {
+	case errors.As(err, &bad):
+		return n, domain.Errorf(domain.EINVALID, "%s", bad.Reason)
+	case errors.Is(err, cache.ErrUnavailable):
+		return n, domain.CacheUnavailable(err)
+	}
+	return n, err
 }

@@ -24,16 +24,44 @@ import (
 type Analyses struct {
 	repo  domain.AnalysisRepository
 	aside *cache.Aside
-	keys  cache.Keys
 	lists cache.ChangeListener
 	log   *cache.Log
 }
 
+// AnalysisResource is how the cache holds analyses: entries
+// "analysis:{id}", filtered list pages in the namespace "analyses", and
+// per-owner lists tagged "user:{owner}" and "analyses".
+var AnalysisResource = cache.Resource{Kind: domain.AnalysisKind, Lists: "analyses", Group: "user", AllGroups: "analyses"}
+
 // NewAnalyses returns the use cases on repo, caching single analyses in
-// aside under keys, telling lists about every change and settling each
-// change in log. lists and log must not be nil.
-func NewAnalyses(repo domain.AnalysisRepository, aside *cache.Aside, keys cache.Keys, lists cache.ChangeListener, log *cache.Log) *Analyses {
-	return &Analyses{repo: repo, aside: aside, keys: keys, lists: lists, log: log}
+// aside (of AnalysisResource), telling lists about every change and
+// settling each change in log, which it makes track analyses (Track). lists
+// and log must not be nil.
+func NewAnalyses(repo domain.AnalysisRepository, aside *cache.Aside, lists cache.ChangeListener, log *cache.Log) *Analyses {
+	s := &Analyses{repo: repo, aside: aside, lists: lists, log: log}
+	log.Track(aside, lists, s.stored)
+	return s
+}
+
+// stored returns the stored bodies of ids, for the Log to apply changes.
+func (s *Analyses) stored(ctx context.Context, ids []string) ([]cache.Stored, error) {
+	parsed := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		u, err := uuid.Parse(id)
+		if err != nil {
+			return nil, fmt.Errorf("analysis id %q in the invalidation log: %w", id, err)
+		}
+		parsed = append(parsed, u)
+	}
+	rows, err := s.repo.Rows(ctx, parsed)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cache.Stored, len(rows))
+	for i, a := range rows {
+		out[i] = cache.Stored{ID: a.ID.String(), Version: a.Version, Body: a.AppendJSON(nil)}
+	}
+	return out, nil
 }
 
 // Create stores a (a new id when a.ID is zero; Version 1 and timestamps
@@ -56,11 +84,11 @@ func (s *Analyses) Create(ctx context.Context, a *domain.Analysis) (*domain.Anal
 func (s *Analyses) writeThrough(ctx context.Context, a *domain.Analysis, change domain.Change) {
 	s.log.Commit(ctx, func(ctx context.Context) error {
 		return both(ctx, func(ctx context.Context) error {
-			return s.aside.Set(ctx, s.keys.Analysis(a.ID), a.Version, a.AppendJSON(nil))
+			return s.aside.Set(ctx, a.ID.String(), a.Version, a.AppendJSON(nil))
 		}, func(ctx context.Context) error {
-			return s.lists.AnalysesChanged(ctx, a.OwnerID)
+			return s.lists.Changed(ctx, a.OwnerID.String())
 		})
-	}, change)
+	}, change.ID)
 }
 
 // Get returns the exact AnalysisPublic body of id and its version, from
@@ -70,8 +98,11 @@ func (s *Analyses) writeThrough(ctx context.Context, a *domain.Analysis, change 
 // unknown id it returns the Result (its Status says whether the 404 came
 // from the negative cache) and domain.ErrAnalysisNotFound.
 func (s *Analyses) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) {
-	res, err := s.aside.Get(ctx, s.keys.Analysis(id), func(ctx context.Context) ([]byte, int64, error) {
+	res, err := s.aside.Get(ctx, id.String(), func(ctx context.Context) ([]byte, int64, error) {
 		a, err := s.repo.Get(ctx, id)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return nil, 0, cache.ErrNotFound
+		}
 		if err != nil {
 			return nil, 0, err
 		}
@@ -79,7 +110,7 @@ func (s *Analyses) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) 
 	})
 	// res.Pattern is the Aside's: "write-behind" for an entry a bulk ingest
 	// wrote, "cache-aside" for everything else (a negative hit included).
-	if domain.ErrorCode(err) == domain.ENOTFOUND {
+	if errors.Is(err, cache.ErrNotFound) {
 		return res, domain.ErrAnalysisNotFound
 	}
 	if err != nil {
@@ -114,11 +145,11 @@ func (s *Analyses) Delete(ctx context.Context, id uuid.UUID, ifMatch *int64) err
 	}
 	s.log.Commit(ctx, func(ctx context.Context) error {
 		return both(ctx, func(ctx context.Context) error {
-			return s.aside.Tombstone(ctx, s.keys.Analysis(id), old.Version)
+			return s.aside.Tombstone(ctx, id.String(), old.Version)
 		}, func(ctx context.Context) error {
-			return s.lists.AnalysesChanged(ctx, old.OwnerID)
+			return s.lists.Changed(ctx, old.OwnerID.String())
 		})
-	}, change)
+	}, change.ID)
 	return nil
 }
 

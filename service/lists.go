@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -17,24 +18,50 @@ import (
 //     cached per canonical query under the namespace version, and every
 //     write bumps the version (ListInvalidation), so no list is stale after a
 //     write answers. X-Cache-Pattern "version".
-//   - ListByOwner (GET /api/v1/users/{owner_id}/analyses) through a
-//     read-through repository (cache.ReadThrough): this service does not see
-//     the cache, it learns HIT/MISS/BYPASS from the context recorder.
-//     X-Cache-Pattern "read-through".
+//   - ListByOwner (GET /api/v1/users/{owner_id}/analyses) through the
+//     read-through cache of per-owner lists (cache.ReadThrough, reading
+//     through the repository's ListByOwner): every write invalidates its
+//     owner's tag (ListInvalidation). X-Cache-Pattern "read-through".
 //
 // A cached body is byte-identical to an uncached one: both are the bytes of
 // domain.Page.AppendJSON. Lists is safe for concurrent use.
 type Lists struct {
 	repo  domain.AnalysisRepository
 	ns    *cache.Namespace
-	users domain.AnalysisRepository
+	users *cache.ReadThrough[domain.Page]
 }
 
-// NewLists returns the list use cases: repo loads filtered lists on a
-// namespace miss, userRepo (the ReadThrough decorator) serves user lists.
-func NewLists(repo domain.AnalysisRepository, ns *cache.Namespace, userRepo domain.AnalysisRepository) *Lists {
-	return &Lists{repo: repo, ns: ns, users: userRepo}
+// NewLists returns the list use cases of repo on b: filtered lists in the
+// namespace of AnalysisResource, per-owner lists read through repo, pages
+// living opt.TTL ± opt.Jitter.
+func NewLists(b cache.Backend, repo domain.AnalysisRepository, opt cache.PageOptions) *Lists {
+	return &Lists{
+		repo:  repo,
+		ns:    cache.NewNamespace(b, AnalysisResource, opt),
+		users: cache.NewReadThrough(b, AnalysisResource, OwnerLists(repo), PageEncoding{}, opt),
+	}
 }
+
+// OwnerLists is repo's ListByOwner as the source of a read-through cache
+// (the group is the owner's id).
+func OwnerLists(repo domain.AnalysisRepository) cache.GroupLister[domain.Page] {
+	return cache.GroupListerFunc[domain.Page](func(ctx context.Context, owner string, skip, limit int) (domain.Page, error) {
+		id, err := uuid.Parse(owner)
+		if err != nil {
+			return domain.Page{}, fmt.Errorf("owner %q: %w", owner, err)
+		}
+		return repo.ListByOwner(ctx, id, skip, limit)
+	})
+}
+
+// PageEncoding is the cache.Encoding of a page: the exact PaginatedAnalyses body.
+type PageEncoding struct{}
+
+// Append appends the body of p to dst.
+func (PageEncoding) Append(dst []byte, p domain.Page) []byte { return p.AppendJSON(dst) }
+
+// Parse parses a body Append made.
+func (PageEncoding) Parse(body []byte) (domain.Page, error) { return domain.ParsePageJSON(body) }
 
 // List returns the page f selects, from the namespace cache or Postgres.
 // Errors are the repository's (EUNAVAILABLE when Postgres is down and the
@@ -49,23 +76,10 @@ func (l *Lists) List(ctx context.Context, f domain.ListFilter) (cache.Result, er
 	})
 }
 
-// ListByOwner returns the owner's page through the read-through repository.
-// Status comes from the decorator (MISS when userRepo is not one).
+// ListByOwner returns the owner's page through the read-through cache.
+// Errors are the repository's.
 func (l *Lists) ListByOwner(ctx context.Context, owner uuid.UUID, skip, limit int) (cache.Result, error) {
-	ctx, rs := cache.WithStatus(ctx)
-	rs.BodyOnly = true // we write the body; a HIT need not parse it
-	page, err := l.users.ListByOwner(ctx, owner, skip, limit)
-	res := cache.Result{Status: rs.Status, Pattern: cache.PatternReadThrough}
-	if res.Status == "" {
-		res.Status = cache.Miss
-	}
-	if err != nil {
-		return res, err
-	}
-	if res.Body = rs.Body; res.Body == nil {
-		res.Body = page.AppendJSON(nil)
-	}
-	return res, nil
+	return l.users.Get(ctx, owner.String(), skip, limit)
 }
 
 // CanonicalListQuery is the one string of a filtered list query: the same

@@ -135,38 +135,44 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := cache.NewMetrics(reg, log)
-	keys := cache.Keys{Prefix: cfg.CachePrefix}
+	backend := cache.Backend{Redis: rdb, Keys: cache.Keys{Prefix: cfg.CachePrefix}, Codec: codec, Metrics: metrics, Gate: gate, Logger: log}
+	// Write-behind enqueues and flushes on its own pool (above).
+	wbBackend := backend
+	wbBackend.Redis = wbRedis
 
-	lists := cache.NewListInvalidation(rdb, keys, metrics)
-	aside := cache.NewAside(rdb, keys, codec, metrics, gate, cache.AsideOptions{
+	// Analyses: cache-aside reads and write-through writes (one entry per
+	// analysis), list invalidation on every change, all settled by the
+	// invalidation log (which the service makes track analyses).
+	lists := cache.NewListInvalidation(backend, service.AnalysisResource)
+	aside := cache.NewAside(backend, service.AnalysisResource, cache.AsideOptions{
 		TTL: cfg.CacheTTL, NegativeTTL: cfg.NegativeCacheTTL, Jitter: cfg.CacheTTLJitter,
 	})
-	changes := cache.NewLog(repo, gate, aside, lists, keys, metrics, log, cache.LogOptions{
+	changes := cache.NewLog(repo, backend, cache.LogOptions{
 		Grace: cfg.OutboxGrace, Retention: cfg.OutboxRetention,
 	})
-	namespace := cache.NewNamespace(rdb, keys, codec, metrics, gate, cfg.ListCacheTTL, cfg.CacheTTLJitter)
-	userLists := cache.NewReadThrough(repo, rdb, keys, codec, metrics, gate, cfg.ListCacheTTL, cfg.CacheTTLJitter)
+	analyses := service.NewAnalyses(repo, aside, lists, changes)
+	listService := service.NewLists(backend, repo, cache.PageOptions{TTL: cfg.ListCacheTTL, Jitter: cfg.CacheTTLJitter})
 	// The contract lets stats lag by at most STATS_TTL: a value is fresh for
 	// at most half of it (jitter included) and then served stale, while one
 	// refresh runs, for at most the other half; after that it is gone.
 	statsFresh := time.Duration(float64(cfg.StatsTTL/2) / (1 + cfg.CacheTTLJitter))
-	guard := cache.NewStampedeGuard(rdb, keys, metrics, log, cache.StampedeOptions{
-		TTL: statsFresh, StaleFor: cfg.StatsTTL - cfg.StatsTTL/2, Jitter: cfg.CacheTTLJitter,
+	guard := cache.NewStampedeGuard(backend, cache.StampedeOptions{
+		Resource: "stats", TTL: statsFresh, StaleFor: cfg.StatsTTL - cfg.StatsTTL/2, Jitter: cfg.CacheTTLJitter,
 		Tracer: tracing.Tracer(cacheTracer),
 	})
 	hostname, _ := os.Hostname()
-	writeBehind := cache.NewWriteBehind(wbRedis, keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
+	writeBehind := cache.NewWriteBehind(wbRedis, backend.Keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
 		BatchSize: cfg.WriteBehindBatchSize, FlushInterval: cfg.WriteBehindFlushInterval,
 		ClaimIdle: cfg.WriteBehindClaimIdle, EntryTTL: cfg.CacheTTL, MaxPending: cfg.WriteBehindMaxPending,
 		MaxAttempts: cfg.WriteBehindMaxAttempts, Consumer: hostname + "-" + strconv.Itoa(os.Getpid()),
 		Jitter: cfg.CacheTTLJitter, Log: changes, Tracer: tracing.Tracer(cacheTracer),
 	})
-	invalidator := cache.NewInvalidator(rdb, keys, metrics, cache.NewTags(rdb, keys, metrics))
+	invalidator := cache.NewInvalidator(backend, service.AnalysisResource.Lists)
 
 	gin.SetMode(gin.ReleaseMode)
 	router := api.NewRouter(api.Deps{
-		Analyses:         service.NewAnalyses(repo, aside, keys, lists, changes),
-		Lists:            service.NewLists(repo, namespace, userLists),
+		Analyses:         analyses,
+		Lists:            listService,
 		Stats:            service.NewStats(repo, guard),
 		Ingest:           service.NewIngest(writeBehind),
 		Admin:            service.NewAdmin(metrics, invalidator, writeBehind.Pending),

@@ -1,0 +1,382 @@
+package cache_test
+
+// A second resource, Project, wired to every caching pattern of package
+// cache without editing it: the walk-through of docs/adding-a-resource.md,
+// compiled and run by `make test` (TestAddingAResource) so it cannot rot.
+// The resource is the part above the test: its table (a migration in a real
+// service), its store (repository/), its cache wiring and its use cases
+// (service/). The HTTP side (handlers, validation, OpenAPI) is the same as
+// for analyses and is not repeated here.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/analysis-cache/service/cache"
+	"github.com/analysis-cache/service/internal/testenv"
+	"github.com/analysis-cache/service/repository"
+)
+
+// ---- Step 1: the table (migrations/0000N_create_projects.sql) ----------
+
+const projectsDDL = `CREATE TABLE IF NOT EXISTS projects (
+    id         uuid        PRIMARY KEY,
+    owner_id   uuid        NOT NULL,
+    name       text        NOT NULL CHECK (char_length(name) BETWEEN 1 AND 100),
+    version    bigint      NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS projects_owner ON projects (owner_id, created_at DESC, id DESC);`
+
+// ---- Step 2: the entity and its store (domain/, repository/) ----------
+
+// Project is the entity; its JSON is the exact body the API serves and the
+// cache holds.
+type Project struct {
+	ID        uuid.UUID `json:"id"`
+	OwnerID   uuid.UUID `json:"owner_id"`
+	Name      string    `json:"name"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// projectStore writes each change and its invalidation-log row in ONE
+// statement (repository.LogChangeCTE), so no committed change is ever
+// without its invalidation.
+type projectStore struct {
+	db    *pgxpool.Pool
+	scope string // repository.Postgres.Scope(): the cache this log is for
+}
+
+const projectColumns = "id, owner_id, name, version, created_at, updated_at"
+
+func scanProject(row pgx.Row, extra ...any) (*Project, error) {
+	var p Project
+	err := row.Scan(append([]any{&p.ID, &p.OwnerID, &p.Name, &p.Version, &p.CreatedAt, &p.UpdatedAt}, extra...)...)
+	return &p, err
+}
+
+// write runs one CTE "w" returning the changed row, logs it, and returns
+// the row and the log's id of the change.
+func (s *projectStore) write(ctx context.Context, w string, deleted bool, args ...any) (*Project, int64, error) {
+	sql := "WITH w AS (" + w + " RETURNING " + projectColumns + ")" +
+		repository.LogChangeCTE("project", "owner_id", fmt.Sprintf("$%d", len(args)+1), fmt.Sprint(deleted)) +
+		" SELECT w.*, o.id FROM w, o"
+	var change int64
+	p, err := scanProject(s.db.QueryRow(ctx, sql, append(args, s.scope)...), &change)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, cache.ErrNotFound
+	}
+	return p, change, err
+}
+
+func (s *projectStore) Create(ctx context.Context, owner uuid.UUID, name string) (*Project, int64, error) {
+	return s.write(ctx, "INSERT INTO projects ("+projectColumns+") VALUES ($1, $2, $3, 1, now(), now())", false,
+		uuid.New(), owner, name)
+}
+
+func (s *projectStore) Rename(ctx context.Context, id uuid.UUID, name string) (*Project, int64, error) {
+	return s.write(ctx, "UPDATE projects SET name = $2, version = version + 1, updated_at = now() WHERE id = $1", false, id, name)
+}
+
+func (s *projectStore) Delete(ctx context.Context, id uuid.UUID) (*Project, int64, error) {
+	return s.write(ctx, "DELETE FROM projects WHERE id = $1", true, id)
+}
+
+func (s *projectStore) Get(ctx context.Context, id uuid.UUID) (*Project, error) {
+	p, err := scanProject(s.db.QueryRow(ctx, "SELECT "+projectColumns+" FROM projects WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, cache.ErrNotFound
+	}
+	return p, err
+}
+
+// ListByGroup is one page of an owner's projects, newest first: the source
+// of the read-through per-owner lists (cache.GroupLister).
+func (s *projectStore) ListByGroup(ctx context.Context, owner string, skip, limit int) ([]Project, error) {
+	return s.list(ctx, "WHERE owner_id = $1 ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3", owner, skip, limit)
+}
+
+// ListNamed is the filtered list behind the namespace cache.
+func (s *projectStore) ListNamed(ctx context.Context, name string) ([]Project, error) {
+	return s.list(ctx, "WHERE name = $1 ORDER BY created_at DESC, id DESC", name)
+}
+
+func (s *projectStore) list(ctx context.Context, where string, args ...any) ([]Project, error) {
+	rows, err := s.db.Query(ctx, "SELECT "+projectColumns+" FROM projects "+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Project, error) {
+		p, err := scanProject(r)
+		return *p, err
+	})
+}
+
+// Stored reloads the bodies of ids for the invalidation log (cache.LoadStored).
+func (s *projectStore) Stored(ctx context.Context, ids []string) ([]cache.Stored, error) {
+	ps, err := s.list(ctx, "WHERE id = ANY($1::uuid[])", ids)
+	out := make([]cache.Stored, len(ps))
+	for i, p := range ps {
+		out[i] = cache.Stored{ID: p.ID.String(), Version: p.Version, Body: mustJSON(p)}
+	}
+	return out, err
+}
+
+// ---- Step 3: the cache wiring (cmd/api/app.go) -------------------------
+
+// ProjectResource names the project caches: entries "project:{id}", filtered
+// lists in the namespace "projects", per-owner lists tagged "owner:{id}".
+var ProjectResource = cache.Resource{Kind: "project", Lists: "projects", Group: "owner", AllGroups: "projects"}
+
+// jsonEncoding is the cache.Encoding of any JSON value.
+type jsonEncoding[T any] struct{}
+
+func (jsonEncoding[T]) Append(dst []byte, v T) []byte { return append(dst, mustJSON(v)...) }
+func (jsonEncoding[T]) Parse(body []byte) (v T, err error) {
+	err = json.Unmarshal(body, &v)
+	return v, err
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// ---- Step 4: the use cases (service/) ----------------------------------
+
+// Projects picks one pattern per use case, exactly like service.Analyses
+// and service.Lists do for analyses.
+type Projects struct {
+	store   *projectStore
+	aside   *cache.Aside                  // cache-aside reads, write-through writes
+	lists   *cache.ListInvalidation       // every change bumps the lists
+	log     *cache.Log                    // settles every change
+	named   *cache.Namespace              // a cached filtered list
+	byOwner *cache.ReadThrough[[]Project] // a read-through list
+}
+
+func NewProjects(b cache.Backend, store *projectStore, log *cache.Log) *Projects {
+	p := &Projects{
+		store:   store,
+		aside:   cache.NewAside(b, ProjectResource, cache.AsideOptions{}),
+		lists:   cache.NewListInvalidation(b, ProjectResource),
+		log:     log,
+		named:   cache.NewNamespace(b, ProjectResource, cache.PageOptions{}),
+		byOwner: cache.NewReadThrough(b, ProjectResource, store, jsonEncoding[[]Project]{}, cache.PageOptions{}),
+	}
+	log.Track(p.aside, p.lists, store.Stored)
+	return p
+}
+
+// Get is cache-aside: ErrNotFound is cached as a negative entry.
+func (s *Projects) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) {
+	return s.aside.Get(ctx, id.String(), func(ctx context.Context) ([]byte, int64, error) {
+		p, err := s.store.Get(ctx, id)
+		if err != nil {
+			return nil, 0, err
+		}
+		return mustJSON(p), p.Version, nil
+	})
+}
+
+// Create, Rename and Delete are write-through: the entry and the lists
+// are updated before the write answers, settled by the log.
+func (s *Projects) Create(ctx context.Context, owner uuid.UUID, name string) (*Project, error) {
+	p, change, err := s.store.Create(ctx, owner, name)
+	if err == nil {
+		s.writeThrough(ctx, p, change, false)
+	}
+	return p, err
+}
+
+func (s *Projects) Rename(ctx context.Context, id uuid.UUID, name string) (*Project, error) {
+	p, change, err := s.store.Rename(ctx, id, name)
+	if err == nil {
+		s.writeThrough(ctx, p, change, false)
+	}
+	return p, err
+}
+
+func (s *Projects) Delete(ctx context.Context, id uuid.UUID) error {
+	p, change, err := s.store.Delete(ctx, id)
+	if err == nil {
+		s.writeThrough(ctx, p, change, true)
+	}
+	return err
+}
+
+func (s *Projects) writeThrough(ctx context.Context, p *Project, change int64, deleted bool) {
+	s.log.Commit(ctx, func(ctx context.Context) error {
+		var err error
+		if deleted {
+			err = s.aside.Tombstone(ctx, p.ID.String(), p.Version)
+		} else {
+			err = s.aside.Set(ctx, p.ID.String(), p.Version, mustJSON(p))
+		}
+		return errors.Join(err, s.lists.Changed(ctx, p.OwnerID.String()))
+	}, change)
+}
+
+// Named is a cached filtered list (version invalidation).
+func (s *Projects) Named(ctx context.Context, name string) (cache.Result, error) {
+	return s.named.Get(ctx, "name="+name, func(ctx context.Context) ([]byte, error) {
+		ps, err := s.store.ListNamed(ctx, name)
+		return mustJSON(ps), err
+	})
+}
+
+// ByOwner is a read-through list (tag invalidation).
+func (s *Projects) ByOwner(ctx context.Context, owner uuid.UUID, skip, limit int) (cache.Result, error) {
+	return s.byOwner.Get(ctx, owner.String(), skip, limit)
+}
+
+// ---- The walk-through, run ----------------------------------------------
+
+// TestAddingAResource wires Project as docs/adding-a-resource.md says and
+// checks every pattern on it: reads are served from Redis after the first,
+// every write is visible to the next read of the entry and of both lists,
+// a delete is a cached 404, and every change is settled in the log.
+func TestAddingAResource(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.Get(t)
+	prefix := env.UniquePrefix("project")
+
+	// Postgres: the service's repository (the invalidation log and its
+	// migrations) and the project store beside it, on one database.
+	pg, err := repository.OpenWithOptions(ctx, env.DatabaseURL, nil, repository.Options{ChangeScope: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Close() })
+	if err := pg.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, projectsDDL); err != nil {
+		t.Fatal(err)
+	}
+	store := &projectStore{db: pool, scope: pg.Scope()}
+
+	// Redis: one Backend for every pattern, one Log per process.
+	opt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	codec, err := cache.NewCodecFromEnv("", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := cache.NewGate() // closed until the log has caught up
+	b := cache.Backend{Redis: rdb, Keys: cache.Keys{Prefix: prefix}, Codec: codec,
+		Metrics: cache.NewMetrics(nil, slog.New(slog.DiscardHandler)), Gate: gate, Logger: slog.New(slog.DiscardHandler)}
+	log := cache.NewLog(pg, b, cache.LogOptions{})
+	projects := NewProjects(b, store, log)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); log.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	testenv.PollUntil(t, "the log's first catch-up opens the gate", gate.Open)
+
+	status := func(res cache.Result, err error) string {
+		t.Helper()
+		if err != nil && !errors.Is(err, cache.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return string(res.Status)
+	}
+	body := func(res cache.Result, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(res.Body)
+	}
+
+	owner := uuid.New()
+	p, err := projects.Create(ctx, owner, "apollo")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Cache-aside + write-through: the create filled the entry.
+	if got := status(projects.Get(ctx, p.ID)); got != "HIT" {
+		t.Fatalf("get after create: %s, want HIT (written through)", got)
+	}
+	// A cached 404: the first read misses, the second is a negative HIT.
+	missing := uuid.New()
+	if _, err := projects.Get(ctx, missing); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatalf("get missing: %v, want ErrNotFound", err)
+	}
+	if got := status(projects.Get(ctx, missing)); got != "HIT" {
+		t.Fatalf("second get of a missing project: %s, want a negative HIT", got)
+	}
+
+	// Both lists: a miss fills, the next read hits.
+	for _, read := range []func() (cache.Result, error){
+		func() (cache.Result, error) { return projects.Named(ctx, "apollo") },
+		func() (cache.Result, error) { return projects.ByOwner(ctx, owner, 0, 10) },
+	} {
+		if got := status(read()); got != "MISS" {
+			t.Fatalf("first list read: %s, want MISS", got)
+		}
+		if got := status(read()); got != "HIT" {
+			t.Fatalf("second list read: %s, want HIT", got)
+		}
+	}
+
+	// A write is visible to the next read of the entry and of both lists.
+	if _, err := projects.Rename(ctx, p.ID, "artemis"); err != nil {
+		t.Fatal(err)
+	}
+	var got Project
+	if err := json.Unmarshal([]byte(body(projects.Get(ctx, p.ID))), &got); err != nil || got.Name != "artemis" || got.Version != 2 {
+		t.Fatalf("entry after rename: %+v (%v), want artemis at version 2", got, err)
+	}
+	if b := body(projects.Named(ctx, "apollo")); b != "[]" {
+		t.Fatalf("list of apollo after the rename: %s, want []", b)
+	}
+	var mine []Project
+	if err := json.Unmarshal([]byte(body(projects.ByOwner(ctx, owner, 0, 10))), &mine); err != nil || len(mine) != 1 || mine[0].Name != "artemis" {
+		t.Fatalf("owner's list after the rename: %+v (%v)", mine, err)
+	}
+
+	// A delete tombstones the entry: a cached 404, never the old body.
+	if err := projects.Delete(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	res, err := projects.Get(ctx, p.ID)
+	if !errors.Is(err, cache.ErrNotFound) || res.Status != cache.Hit {
+		t.Fatalf("get after delete: %s %v, want a HIT with ErrNotFound", res.Status, err)
+	}
+	if b := body(projects.ByOwner(ctx, owner, 0, 10)); b != "[]" {
+		t.Fatalf("owner's list after the delete: %s, want []", b)
+	}
+
+	// Every change was applied by its writer and is settled in the log.
+	testenv.PollUntil(t, "the writes are marked applied", func() bool {
+		pending, err := pg.Pending(ctx, 0, 10)
+		return err == nil && len(pending) == 0
+	})
+}
