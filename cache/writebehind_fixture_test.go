@@ -35,7 +35,7 @@ type wbFixture struct {
 var wbQuietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // wbResource is the resource the write-behind tests ingest: analyses.
-var wbResource = Resource{Kind: "analysis", Lists: "analyses", Group: "user", AllGroups: "analyses"}
+var wbResource = Resource{Kind: domain.AnalysisKind, Lists: "analyses", Group: "user", AllGroups: "analyses"}
 
 // wbAnalyses is the EntityCodec of analyses (service.AnalysisEntities,
 // which the cache's tests cannot import).

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -20,12 +21,43 @@ import (
 
 // newIngestOn returns an Ingest on the real Redis and Postgres of the
 // package, under a prefix of its own, with maxPending as the backlog limit.
-func newIngestOn(t *testing.T, maxPending int64) (*Ingest, *cache.Codec, *redis.Client, cache.Keys, *repository.Postgres) {
+func newIngestOn(t *testing.T, maxPending int64) (*Ingest, cache.Backend, *repository.Postgres) {
 	t.Helper()
 	env := testenv.Get(t)
-	ctx := context.Background()
+	ropt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropt)
+	t.Cleanup(func() { rdb.Close() })
+	repo := openIngestRepo(t)
+	s, b := newIngestWith(t, rdb, repo, maxPending)
+	return s, b, repo
+}
+
+// newIngestWith returns an Ingest on rdb flushing into repo.
+func newIngestWith(t *testing.T, rdb redis.UniversalClient, repo domain.AnalysisRepository, maxPending int64) (*Ingest, cache.Backend) {
+	t.Helper()
+	env := testenv.Get(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	repo, err := repository.Open(ctx, env.DatabaseURL, quiet)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	codec, err := cache.NewCodec(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cache.Backend{Redis: rdb, Keys: cache.Keys{Prefix: env.UniquePrefix("ingest")}, Codec: codec,
+		Metrics: cache.NewMetrics(nil, quiet), Gate: &cache.Gate{}, Logger: quiet}
+	wb := cache.NewWriteBehind(b, AnalysisResource, AnalysisBulkStore(repo), AnalysisEntities{},
+		cache.NewListInvalidation(b, AnalysisResource), cache.WriteBehindOptions{MaxPending: maxPending})
+	return NewIngest(wb), b
+}
+
+// openIngestRepo opens the package's database, migrated.
+func openIngestRepo(t *testing.T) *repository.Postgres {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := repository.Open(ctx, testenv.Get(t).DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,27 +65,11 @@ func newIngestOn(t *testing.T, maxPending int64) (*Ingest, *cache.Codec, *redis.
 	if err := repo.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ropt, err := redis.ParseURL(env.RedisURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(ropt)
-	t.Cleanup(func() { rdb.Close() })
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	codec, err := cache.NewCodec(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := cache.Keys{Prefix: env.UniquePrefix("ingest")}
-	m := cache.NewMetrics(nil, quiet)
-	wb := cache.NewWriteBehind(rdb, keys, codec, repo, cache.NewListInvalidation(rdb, keys, m), m, quiet,
-		cache.WriteBehindOptions{MaxPending: maxPending})
-	return NewIngest(wb), codec, rdb, keys, repo
+	return repo
 }
 
 func TestIngestAssignsIDsAndDefaults(t *testing.T) {
-	s, codec, rdb, keys, repo := newIngestOn(t, 1000)
+	s, b, repo := newIngestOn(t, 1000)
 	ctx := context.Background()
 	given := uuid.New()
 	items := []domain.Analysis{
@@ -67,11 +83,11 @@ func TestIngestAssignsIDsAndDefaults(t *testing.T) {
 	if len(got) != 2 || got[0] == uuid.Nil || got[1] != given {
 		t.Fatalf("ids %v: want a generated id then %s, in item order", got, given)
 	}
-	raw, err := rdb.Get(ctx, keys.Analysis(got[0])).Bytes()
+	raw, err := b.Redis.Get(ctx, b.Keys.Entity(AnalysisResource.Kind, got[0].String())).Bytes()
 	if err != nil {
 		t.Fatalf("ingested id not readable from the cache at once: %v", err)
 	}
-	e, err := codec.Decode(raw)
+	e, err := b.Codec.Decode(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,13 +106,13 @@ func TestIngestAssignsIDsAndDefaults(t *testing.T) {
 }
 
 func TestIngestQueueFullReturnsNoIDs(t *testing.T) {
-	s, _, _, _, _ := newIngestOn(t, 1)
+	s, _, _ := newIngestOn(t, 1)
 	items := []domain.Analysis{
 		{OwnerID: uuid.New(), URL: "https://a.example", Title: "a"},
 		{OwnerID: uuid.New(), URL: "https://b.example", Title: "b"},
 	}
 	got, err := s.Ingest(context.Background(), items)
-	if domain.ErrorCode(err) != domain.EQUEUEFULL || got != nil {
+	if domain.ErrorCode(err) != domain.EQUEUEFULL || domain.ErrorMessage(err) != "Write-behind queue is full" || got != nil {
 		t.Fatalf("Ingest over the limit = %v, %v; want EQUEUEFULL and no ids", got, err)
 	}
 }
@@ -106,12 +122,11 @@ func TestIngestQueueFullReturnsNoIDs(t *testing.T) {
 // (before and after the flush), a PATCH then makes it cache-aside, and a
 // negative hit is reported as cache-aside.
 func TestIngestedIDsAreWriteBehindHits(t *testing.T) {
-	s, codec, rdb, keys, repo := newIngestOn(t, 1000)
+	s, b, repo := newIngestOn(t, 1000)
 	ctx := context.Background()
-	m := cache.NewMetrics(nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	aside := cache.NewAside(rdb, keys, codec, m, &cache.Gate{}, cache.AsideOptions{})
-	lists := cache.NewListInvalidation(rdb, keys, m)
-	svc := NewAnalyses(repo, aside, keys, lists, cache.NewLog(repo, &cache.Gate{}, aside, lists, keys, m, nil, cache.LogOptions{}))
+	aside := cache.NewAside(b, AnalysisResource, cache.AsideOptions{})
+	lists := cache.NewListInvalidation(b, AnalysisResource)
+	svc := NewAnalyses(repo, aside, lists, cache.NewLog(repo, b, cache.LogOptions{}))
 	owner := uuid.New()
 	items := []domain.Analysis{
 		{OwnerID: owner, URL: "https://a.example", Title: "one"},
@@ -153,5 +168,70 @@ func TestIngestedIDsAreWriteBehindHits(t *testing.T) {
 		if !errors.Is(err, domain.ErrAnalysisNotFound) || res.Status != status || res.Pattern != cache.PatternAside {
 			t.Fatalf("unknown id: %+v, %v; want 404 %s cache-aside", res, err, status)
 		}
+	}
+}
+
+// TestIngestItemsAreStampedVersionOne: Ingest, not the cache, sets version 1
+// and created_at = updated_at = now, in UTC microseconds, on every item.
+func TestIngestItemsAreStampedVersionOne(t *testing.T) {
+	s, _, _ := newIngestOn(t, 1000)
+	before := time.Now().UTC().Truncate(time.Microsecond)
+	items := []domain.Analysis{
+		{OwnerID: uuid.New(), URL: "https://a.example", Title: "a", Version: 7},
+		{ID: uuid.New(), OwnerID: uuid.New(), URL: "https://b.example", Title: "b"},
+	}
+	if _, err := s.Ingest(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range items {
+		if a.Version != 1 || a.CreatedAt.IsZero() || !a.CreatedAt.Equal(a.UpdatedAt) || a.CreatedAt.Before(before) ||
+			a.CreatedAt.Location() != time.UTC || a.CreatedAt.Nanosecond()%1000 != 0 {
+			t.Fatalf("item %s: version %d, created_at %v, updated_at %v; want 1 and the same UTC microsecond",
+				a.ID, a.Version, a.CreatedAt, a.UpdatedAt)
+		}
+	}
+}
+
+// unreachableRepo is a repository whose bulk insert finds Postgres down.
+type unreachableRepo struct{ domain.AnalysisRepository }
+
+func (unreachableRepo) InsertMissing(context.Context, []domain.Analysis) ([]uuid.UUID, domain.Change, error) {
+	return nil, domain.Change{}, domain.DatabaseUnavailable(errors.New("connection refused"))
+}
+
+// TestIngestErrorsKeepTheContract: the cache's write-behind errors reach
+// the API as the contract's codes and messages: a Postgres outage on flush
+// is EUNAVAILABLE "Database unavailable" (the entries stay queued), Redis
+// down is EQUEUEUNAVAILABLE "Write-behind queue unavailable".
+func TestIngestErrorsKeepTheContract(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.Get(t)
+	ropt, err := redis.ParseURL(env.RedisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ropt)
+	t.Cleanup(func() { rdb.Close() })
+	s, _ := newIngestWith(t, rdb, unreachableRepo{openIngestRepo(t)}, 1000)
+	if _, err := s.Ingest(ctx, []domain.Analysis{{OwnerID: uuid.New(), URL: "https://a.example", Title: "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Flush(ctx)
+	if n != 0 || domain.ErrorCode(err) != domain.EUNAVAILABLE || domain.ErrorMessage(err) != "Database unavailable" {
+		t.Fatalf("Flush with Postgres down = %d, %v; want EUNAVAILABLE Database unavailable", n, err)
+	}
+	if pending, err := s.wb.Pending(ctx); err != nil || pending != 1 {
+		t.Fatalf("Pending after the failed flush = %d, %v; want the entry kept", pending, err)
+	}
+
+	closed := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { closed.Close() })
+	down, _ := newIngestWith(t, closed, openIngestRepo(t), 1000)
+	ids, err := down.Ingest(ctx, []domain.Analysis{{OwnerID: uuid.New(), URL: "https://a.example", Title: "a"}})
+	if ids != nil || domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE || domain.ErrorMessage(err) != "Write-behind queue unavailable" {
+		t.Fatalf("Ingest with Redis down = %v, %v; want EQUEUEUNAVAILABLE Write-behind queue unavailable", ids, err)
+	}
+	if _, err := down.Flush(ctx); domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE {
+		t.Fatalf("Flush with Redis down = %v, want EQUEUEUNAVAILABLE", err)
 	}
 }

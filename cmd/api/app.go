@@ -161,7 +161,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Tracer: tracing.Tracer(cacheTracer),
 	})
 	hostname, _ := os.Hostname()
-	writeBehind := cache.NewWriteBehind(wbRedis, backend.Keys, codec, repo, lists, metrics, log, cache.WriteBehindOptions{
+	writeBehind := cache.NewWriteBehind(wbBackend, service.AnalysisResource, service.AnalysisBulkStore(repo), service.AnalysisEntities{}, lists, cache.WriteBehindOptions{
 		BatchSize: cfg.WriteBehindBatchSize, FlushInterval: cfg.WriteBehindFlushInterval,
 		ClaimIdle: cfg.WriteBehindClaimIdle, EntryTTL: cfg.CacheTTL, MaxPending: cfg.WriteBehindMaxPending,
 		MaxAttempts: cfg.WriteBehindMaxAttempts, Consumer: hostname + "-" + strconv.Itoa(os.Getpid()),
