@@ -79,7 +79,8 @@ func (s *projectStore) write(ctx context.Context, w string, deleted bool, args .
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, cache.ErrNotFound
 	}
-	return p, change, err
+	// Outage → EUNAVAILABLE, taken id → "Project already exists", …
+	return p, change, repository.Translate("Project", "write project", err)
 }
 
 func (s *projectStore) Create(ctx context.Context, owner uuid.UUID, name string) (*Project, int64, error) {
