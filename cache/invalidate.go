@@ -285,7 +285,7 @@ func (v *Invalidator) Namespace(ctx context.Context, name string) (int64, error)
 	version, err := nsBump.Run(ctx, v.rdb, []string{key}).Int64()
 	if err != nil {
 		v.metrics.Error(ctx, "", PatternNamespace, "bump", key, err)
-		return 0, fmt.Errorf("invalidate namespace %s: %w: %w", ErrUnavailable, name, err)
+		return 0, fmt.Errorf("invalidate namespace %s: %w: %w", name, ErrUnavailable, err)
 	}
 	retired := EscapeGlob(v.keys.namespacePages(name)+strconv.FormatInt(version-1, 10)+":") + "*"
 	return v.scanUnlink(ctx, retired)
