@@ -285,11 +285,6 @@ func (a *Aside) entry(version int64, body []byte, deleted bool) ([]byte, time.Du
 	return a.codec.Value(version, body), spreadTTL(a.opt.TTL, a.opt.Jitter)
 }
 
-// ping checks that Redis answers (and so makes a connection, if none).
-func (a *Aside) ping(ctx context.Context) error {
-	return a.rdb.Ping(ctx).Err()
-}
-
 // Replacement is one entry of ApplyMany: the row of ID stored now (Body
 // and Version), or a tombstone at Version when Deleted.
 type Replacement struct {

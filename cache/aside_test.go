@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/analysis-cache/service/domain"
 	"github.com/analysis-cache/service/internal/testenv"
 )
 
@@ -51,7 +51,7 @@ func newAsideOn(t *testing.T, rdb *redis.Client, keys Keys, opt AsideOptions) *a
 		opt.LeaseTTL = time.Minute
 	}
 	f := &asideFixture{rdb: rdb, codec: mustCodec(t), metrics: NewMetrics(nil, nil), gate: &Gate{}, keys: keys}
-	f.aside = NewAside(rdb, keys, f.codec, f.metrics, f.gate, opt)
+	f.aside = NewAside(Backend{Redis: rdb, Keys: keys, Codec: f.codec, Metrics: f.metrics, Gate: f.gate, Logger: quietLog}, testResource, opt)
 	return f
 }
 
@@ -85,14 +85,17 @@ func (l *loader) load(context.Context) ([]byte, int64, error) {
 func TestAsideMissThenHit(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{})
 	ctx := context.Background()
-	key := f.keys.Analysis(uuid.New())
+	id := uuid.NewString()
 	l := &loader{body: []byte(`{"v":1}`), version: 1}
 
-	res, err := f.aside.Get(ctx, key, l.load)
+	res, err := f.aside.Get(ctx, id, l.load)
 	if err != nil || res.Status != Miss || res.Version != 1 || string(res.Body) != `{"v":1}` || res.Pattern != PatternAside {
 		t.Fatalf("first read: %+v, %v", res, err)
 	}
-	res, err = f.aside.Get(ctx, key, l.load)
+	if e := f.entry(t, f.keys.Prefix+"analysis:"+id); e.Kind != KindValue || e.Version != 1 {
+		t.Fatalf("entry under analysis:{id}: %+v", e)
+	}
+	res, err = f.aside.Get(ctx, id, l.load)
 	if err != nil || res.Status != Hit || res.Version != 1 || string(res.Body) != `{"v":1}` {
 		t.Fatalf("second read: %+v, %v", res, err)
 	}
@@ -107,16 +110,18 @@ func TestAsideMissThenHit(t *testing.T) {
 func TestAsideNegativeCaching(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{NegativeTTL: time.Minute})
 	ctx := context.Background()
-	key := f.keys.Analysis(uuid.New())
-	l := &loader{err: fmt.Errorf("get analysis: %w", domain.ErrAnalysisNotFound)}
+	id := uuid.NewString()
+	key := f.aside.Key(id)
+	l := &loader{err: fmt.Errorf("get analysis: %w", ErrNotFound)}
 
-	res, err := f.aside.Get(ctx, key, l.load)
-	if domain.ErrorCode(err) != domain.ENOTFOUND || res.Status != Miss {
+	res, err := f.aside.Get(ctx, id, l.load)
+	if !errors.Is(err, ErrNotFound) || res.Status != Miss {
 		t.Fatalf("first read: %+v, %v", res, err)
 	}
-	res, err = f.aside.Get(ctx, key, l.load)
-	if !errors.Is(err, domain.ErrAnalysisNotFound) || res.Status != Hit {
-		t.Fatalf("second read: %+v, %v", res, err)
+	// The negative hit answers ErrNotFound itself, whatever the load wrapped.
+	res, err = f.aside.Get(ctx, id, l.load)
+	if err != ErrNotFound || res.Status != Hit || res.Body != nil {
+		t.Fatalf("second read: %+v, %v; want a HIT with ErrNotFound", res, err)
 	}
 	if n := l.calls.Load(); n != 1 {
 		t.Fatalf("loaded %d times, want 1 (404 not cached)", n)
@@ -132,12 +137,13 @@ func TestAsideNegativeCaching(t *testing.T) {
 func TestAsideLoadErrorIsNotCached(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{})
 	ctx := context.Background()
-	key := f.keys.Analysis(uuid.New())
-	boom := domain.DatabaseUnavailable(errors.New("connection refused"))
+	id := uuid.NewString()
+	key := f.aside.Key(id)
+	boom := fmt.Errorf("database unavailable: %w", errors.New("connection refused"))
 	l := &loader{err: boom}
 
 	for range 2 {
-		if _, err := f.aside.Get(ctx, key, l.load); !errors.Is(err, boom) {
+		if _, err := f.aside.Get(ctx, id, l.load); !errors.Is(err, boom) {
 			t.Fatalf("err = %v, want the load error", err)
 		}
 	}
@@ -164,17 +170,18 @@ func TestAsideEveryKeyHasTTL(t *testing.T) {
 
 	checks := []struct {
 		name     string
-		write    func(key string)
+		write    func(id string)
 		min, max time.Duration
 	}{
-		{"lease", func(key string) { f.aside.Get(ctx, key, (&loader{body: []byte("x"), version: 1}).load) }, time.Hour - time.Minute, time.Hour},
-		{"negative", func(key string) { f.aside.Get(ctx, key, (&loader{err: domain.ErrAnalysisNotFound}).load) }, 29 * time.Second, 30 * time.Second},
-		{"set", func(key string) { f.aside.Set(ctx, key, 1, []byte("x")) }, time.Hour - time.Minute, time.Hour},
-		{"tombstone", func(key string) { f.aside.Tombstone(ctx, key, 1) }, 29 * time.Second, 30 * time.Second},
+		{"lease", func(id string) { f.aside.Get(ctx, id, (&loader{body: []byte("x"), version: 1}).load) }, time.Hour - time.Minute, time.Hour},
+		{"negative", func(id string) { f.aside.Get(ctx, id, (&loader{err: ErrNotFound}).load) }, 29 * time.Second, 30 * time.Second},
+		{"set", func(id string) { f.aside.Set(ctx, id, 1, []byte("x")) }, time.Hour - time.Minute, time.Hour},
+		{"tombstone", func(id string) { f.aside.Tombstone(ctx, id, 1) }, 29 * time.Second, 30 * time.Second},
 	}
 	for _, c := range checks {
-		key := f.keys.Analysis(uuid.New())
-		c.write(key)
+		id := uuid.NewString()
+		key := f.aside.Key(id)
+		c.write(id)
 		if pttl := f.rdb.PTTL(ctx, key).Val(); pttl < c.min || pttl > c.max {
 			t.Errorf("%s: PTTL %v, want in [%v, %v]", c.name, pttl, c.min, c.max)
 		}
@@ -189,9 +196,9 @@ func TestAsideJitterBounds(t *testing.T) {
 	ctx := context.Background()
 	lo, hi := time.Duration(1<<62), time.Duration(0)
 	for i := range 40 {
-		key := f.keys.Analysis(uuid.New())
-		f.aside.Set(ctx, key, int64(i+1), []byte("x"))
-		pttl := f.rdb.PTTL(ctx, key).Val()
+		id := uuid.NewString()
+		f.aside.Set(ctx, id, int64(i+1), []byte("x"))
+		pttl := f.rdb.PTTL(ctx, f.aside.Key(id)).Val()
 		lo, hi = min(lo, pttl), max(hi, pttl)
 	}
 	if lo < 79*time.Second || hi > 120*time.Second {
@@ -215,14 +222,13 @@ func TestAsideJitterBounds(t *testing.T) {
 func TestAsideValueIsEncrypted(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{})
 	ctx := context.Background()
-	key := f.keys.Analysis(uuid.New())
+	id, other := uuid.NewString(), uuid.NewString()
 	secret := `{"notes":"patient is allergic to penicillin"}`
-	if _, err := f.aside.Get(ctx, key, (&loader{body: []byte(secret), version: 1}).load); err != nil {
+	if _, err := f.aside.Get(ctx, id, (&loader{body: []byte(secret), version: 1}).load); err != nil {
 		t.Fatal(err)
 	}
-	other := f.keys.Analysis(uuid.New())
 	f.aside.Set(ctx, other, 1, []byte(secret))
-	for _, k := range []string{key, other} {
+	for _, k := range []string{f.aside.Key(id), f.aside.Key(other)} {
 		raw := f.rdb.Get(ctx, k).Val()
 		if raw == "" || bytes.Contains([]byte(raw), []byte("penicillin")) || bytes.Contains([]byte(raw), []byte("notes")) {
 			t.Fatalf("raw entry %q holds the plaintext", raw)
@@ -240,11 +246,12 @@ func TestAsideUndecodableIsAMiss(t *testing.T) {
 		"garbage":        []byte("not an entry"),
 	}
 	for name, raw := range cases {
-		key := f.keys.Analysis(uuid.New())
+		id := uuid.NewString()
+		key := f.aside.Key(id)
 		f.rdb.Set(ctx, key, raw, time.Minute)
 		_, _, errsBefore := f.metrics.Totals()
 		l := &loader{body: []byte("fresh"), version: 2}
-		res, err := f.aside.Get(ctx, key, l.load)
+		res, err := f.aside.Get(ctx, id, l.load)
 		if err != nil || res.Status != Miss || string(res.Body) != "fresh" {
 			t.Fatalf("%s: %+v, %v", name, res, err)
 		}
@@ -261,11 +268,12 @@ func TestAsideUndecodableIsAMiss(t *testing.T) {
 func TestAsideLeaseHeldByAnotherReader(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{})
 	ctx := context.Background()
-	key := f.keys.Analysis(uuid.New())
+	id := uuid.NewString()
+	key := f.aside.Key(id)
 	lease := f.codec.Lease("someone-else")
 	f.rdb.Set(ctx, key, lease, time.Minute)
 
-	res, err := f.aside.Get(ctx, key, (&loader{body: []byte("x"), version: 1}).load)
+	res, err := f.aside.Get(ctx, id, (&loader{body: []byte("x"), version: 1}).load)
 	if err != nil || res.Status != Miss || string(res.Body) != "x" {
 		t.Fatalf("%+v, %v", res, err)
 	}
@@ -278,14 +286,15 @@ func TestAsideLeaseHeldByAnotherReader(t *testing.T) {
 // reader fills: the fill must be dropped and Redis must hold v2.
 func TestAsideFillLosesToWrite(t *testing.T) {
 	ctx := context.Background()
+	id := uuid.NewString()
 	var f *asideFixture
-	f = newAsideFixture(t, AsideOptions{AfterLoad: func(key string) {
-		if err := f.aside.Set(ctx, key, 2, []byte("v2")); err != nil {
+	f = newAsideFixture(t, AsideOptions{AfterLoad: func(string) {
+		if err := f.aside.Set(ctx, id, 2, []byte("v2")); err != nil {
 			t.Error(err)
 		}
 	}})
-	key := f.keys.Analysis(uuid.New())
-	res, err := f.aside.Get(ctx, key, (&loader{body: []byte("v1"), version: 1}).load)
+	key := f.aside.Key(id)
+	res, err := f.aside.Get(ctx, id, (&loader{body: []byte("v1"), version: 1}).load)
 	if err != nil || res.Version != 1 || res.Status != Miss {
 		t.Fatalf("reader: %+v, %v", res, err)
 	}
@@ -293,7 +302,7 @@ func TestAsideFillLosesToWrite(t *testing.T) {
 		t.Fatalf("cache holds %+v, want v2", e)
 	}
 	f.aside.opt.AfterLoad = nil
-	if res, _ := f.aside.Get(ctx, key, nil); res.Status != Hit || res.Version != 2 {
+	if res, _ := f.aside.Get(ctx, id, nil); res.Status != Hit || res.Version != 2 {
 		t.Fatalf("next read %+v, want HIT v2", res)
 	}
 }
@@ -302,22 +311,23 @@ func TestAsideFillLosesToWrite(t *testing.T) {
 // reader fills: the key must stay tombstoned and read as 404.
 func TestAsideFillLosesToDelete(t *testing.T) {
 	ctx := context.Background()
+	id := uuid.NewString()
 	var f *asideFixture
-	f = newAsideFixture(t, AsideOptions{AfterLoad: func(key string) {
-		if err := f.aside.Tombstone(ctx, key, 1); err != nil {
+	f = newAsideFixture(t, AsideOptions{AfterLoad: func(string) {
+		if err := f.aside.Tombstone(ctx, id, 1); err != nil {
 			t.Error(err)
 		}
 	}})
-	key := f.keys.Analysis(uuid.New())
-	if _, err := f.aside.Get(ctx, key, (&loader{body: []byte("v1"), version: 1}).load); err != nil {
+	key := f.aside.Key(id)
+	if _, err := f.aside.Get(ctx, id, (&loader{body: []byte("v1"), version: 1}).load); err != nil {
 		t.Fatal(err)
 	}
 	if e := f.entry(t, key); e.Kind != KindNegative || e.Version != 1 {
 		t.Fatalf("cache holds %+v, want tombstone v1", e)
 	}
 	f.aside.opt.AfterLoad = nil
-	res, err := f.aside.Get(ctx, key, nil)
-	if !errors.Is(err, domain.ErrAnalysisNotFound) || res.Status != Hit {
+	res, err := f.aside.Get(ctx, id, nil)
+	if err != ErrNotFound || res.Status != Hit {
 		t.Fatalf("read after delete: %+v, %v; want 404 HIT", res, err)
 	}
 }
@@ -326,14 +336,17 @@ func TestAsideFillLosesToDelete(t *testing.T) {
 func TestAsideVersionGuard(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{})
 	ctx := context.Background()
+	// Each write takes the entity's id.
 	set := func(v int64) func(string) {
-		return func(k string) { f.aside.Set(ctx, k, v, []byte("v"+strconv.FormatInt(v, 10))) }
+		return func(id string) { f.aside.Set(ctx, id, v, []byte("v"+strconv.FormatInt(v, 10))) }
 	}
-	del := func(v int64) func(string) { return func(k string) { f.aside.Tombstone(ctx, k, v) } }
+	del := func(v int64) func(string) { return func(id string) { f.aside.Tombstone(ctx, id, v) } }
+	// raw puts raw bytes in the entry of id.
+	raw := func(b []byte) func(string) {
+		return func(id string) { f.rdb.Set(ctx, f.aside.Key(id), b, time.Minute) }
+	}
 	// behind puts what a write-behind ingest writes (Enqueue's script).
-	behind := func(v int64) func(string) {
-		return func(k string) { f.rdb.Set(ctx, k, f.codec.WrittenBehind(v, []byte("w")), time.Minute) }
-	}
+	behind := func(v int64) func(string) { return raw(f.codec.WrittenBehind(v, []byte("w"))) }
 	cases := []struct {
 		name   string
 		writes []func(string)
@@ -346,9 +359,9 @@ func TestAsideVersionGuard(t *testing.T) {
 		{"older write after delete", []func(string){del(2), set(1)}, KindNegative, 2},
 		{"delete after write of same version", []func(string){set(2), del(2)}, KindNegative, 2},
 		{"write replaces an older tombstone", []func(string){del(2), set(3)}, KindValue, 3},
-		{"create replaces not-found", []func(string){func(k string) { f.rdb.Set(ctx, k, f.codec.Negative(0), time.Minute) }, set(1)}, KindValue, 1},
-		{"write replaces a lease", []func(string){func(k string) { f.rdb.Set(ctx, k, f.codec.Lease("t"), time.Minute) }, set(1)}, KindValue, 1},
-		{"write replaces another format", []func(string){func(k string) { f.rdb.Set(ctx, k, "\x02junk", time.Minute) }, set(1)}, KindValue, 1},
+		{"create replaces not-found", []func(string){raw(f.codec.Negative(0)), set(1)}, KindValue, 1},
+		{"write replaces a lease", []func(string){raw(f.codec.Lease("t")), set(1)}, KindValue, 1},
+		{"write replaces another format", []func(string){raw([]byte("\x02junk")), set(1)}, KindValue, 1},
 		{"PATCH (v2) replaces a value written behind (v1)", []func(string){behind(1), set(2)}, KindValue, 2},
 		{"tombstone beats a value written behind of equal version", []func(string){behind(1), del(1)}, KindNegative, 1},
 		{"committed value beats a value written behind of equal version", []func(string){behind(1), set(1)}, KindValue, 1},
@@ -356,11 +369,11 @@ func TestAsideVersionGuard(t *testing.T) {
 		{"older tombstone loses to a value written behind", []func(string){behind(2), del(1)}, KindWriteBehind, 2},
 	}
 	for _, c := range cases {
-		key := f.keys.Analysis(uuid.New())
+		id := uuid.NewString()
 		for _, w := range c.writes {
-			w(key)
+			w(id)
 		}
-		if e := f.entry(t, key); e.Kind != c.kind || e.Version != c.ver {
+		if e := f.entry(t, f.aside.Key(id)); e.Kind != c.kind || e.Version != c.ver {
 			t.Errorf("%s: cache holds %c%d, want %c%d", c.name, e.Kind, e.Version, c.kind, c.ver)
 		}
 	}
@@ -370,18 +383,18 @@ func TestAsideVersionGuard(t *testing.T) {
 func TestAsideConcurrentSetsKeepNewest(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{})
 	ctx := context.Background()
-	key := f.keys.Analysis(uuid.New())
+	id := uuid.NewString()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for v := int64(1); v <= 64; v++ {
 		wg.Go(func() {
 			<-start
-			f.aside.Set(ctx, key, v, []byte("v"+strconv.FormatInt(v, 10)))
+			f.aside.Set(ctx, id, v, []byte("v"+strconv.FormatInt(v, 10)))
 		})
 	}
 	close(start)
 	wg.Wait()
-	if e := f.entry(t, key); e.Version != 64 || string(e.Body) != "v64" {
+	if e := f.entry(t, f.aside.Key(id)); e.Version != 64 || string(e.Body) != "v64" {
 		t.Fatalf("cache holds v%d %q, want v64", e.Version, e.Body)
 	}
 }
@@ -397,52 +410,52 @@ func TestAsideRedisOutage(t *testing.T) {
 		dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1, DialerRetries: 1})
 		t.Cleanup(func() { dead.Close() })
 		f := newAsideOn(t, dead, Keys{Prefix: "x:"}, AsideOptions{})
-		key := f.keys.Analysis(uuid.New())
-		res, err := f.aside.Get(ctx, key, (&loader{body: []byte("pg"), version: 1}).load)
+		id := uuid.NewString()
+		res, err := f.aside.Get(ctx, id, (&loader{body: []byte("pg"), version: 1}).load)
 		if err != nil || res.Status != Bypass || string(res.Body) != "pg" {
 			t.Fatalf("%+v, %v; want BYPASS from the load", res, err)
 		}
 		if _, _, errs := f.metrics.Totals(); errs != 1 {
 			t.Fatalf("errors counted: %d, want 1", errs)
 		}
-		if err := f.aside.Set(ctx, key, 2, []byte("x")); err == nil {
+		if err := f.aside.Set(ctx, id, 2, []byte("x")); err == nil {
 			t.Fatal("Set with Redis down: nil error; the Log must learn the change was not applied")
 		}
-		if err := f.aside.Tombstone(ctx, key, 2); err == nil {
+		if err := f.aside.Tombstone(ctx, id, 2); err == nil {
 			t.Fatal("Tombstone with Redis down: nil error")
 		}
 	})
 
 	t.Run("closed gate bypasses", func(t *testing.T) {
 		f := newAsideFixture(t, AsideOptions{})
-		key := f.keys.Analysis(uuid.New())
-		if err := f.aside.Set(ctx, key, 1, []byte("v1")); err != nil {
+		id := uuid.NewString()
+		if err := f.aside.Set(ctx, id, 1, []byte("v1")); err != nil {
 			t.Fatal(err)
 		}
 		f.gate.Close()
 		pg := &loader{body: []byte("v2"), version: 2}
-		if res, err := f.aside.Get(ctx, key, pg.load); err != nil || res.Status != Bypass || res.Version != 2 {
+		if res, err := f.aside.Get(ctx, id, pg.load); err != nil || res.Status != Bypass || res.Version != 2 {
 			t.Fatalf("closed gate: %+v, %v; want BYPASS v2 from Postgres", res, err)
 		}
 		epoch, _ := f.gate.beginCatchUp()
 		if !f.gate.reopen(epoch) {
 			t.Fatal("reopen failed with nothing closing it meanwhile")
 		}
-		if res, err := f.aside.Get(ctx, key, pg.load); err != nil || res.Status != Hit || res.Version != 1 {
+		if res, err := f.aside.Get(ctx, id, pg.load); err != nil || res.Status != Hit || res.Version != 1 {
 			t.Fatalf("open gate: %+v, %v; want the cached v1 as a HIT", res, err)
 		}
 	})
 
 	t.Run("gate closing during the read bypasses", func(t *testing.T) {
 		f := newAsideFixture(t, AsideOptions{})
-		key := f.keys.Analysis(uuid.New())
-		if err := f.aside.Set(ctx, key, 1, []byte("v1")); err != nil {
+		id := uuid.NewString()
+		if err := f.aside.Set(ctx, id, 1, []byte("v1")); err != nil {
 			t.Fatal(err)
 		}
 		// The gate closes while the GET is on the wire (a hook on the client).
 		f.rdb.AddHook(closeOnGet{gate: f.gate})
 		pg := &loader{body: []byte("v2"), version: 2}
-		if res, err := f.aside.Get(ctx, key, pg.load); err != nil || res.Status != Bypass || res.Version != 2 {
+		if res, err := f.aside.Get(ctx, id, pg.load); err != nil || res.Status != Bypass || res.Version != 2 {
 			t.Fatalf("gate closed during the GET: %+v, %v; want BYPASS v2, never the cached v1", res, err)
 		}
 	})
@@ -524,7 +537,7 @@ func (s *redisServer) stop(t *testing.T) {
 func TestAsideReportsThePatternOfTheEntry(t *testing.T) {
 	f := newAsideFixture(t, AsideOptions{})
 	ctx := context.Background()
-	l := &loader{err: domain.ErrAnalysisNotFound}
+	l := &loader{err: ErrNotFound}
 	cases := []struct {
 		name    string
 		entry   []byte
@@ -533,12 +546,13 @@ func TestAsideReportsThePatternOfTheEntry(t *testing.T) {
 	}{
 		{"W", f.codec.WrittenBehind(1, []byte(`{"w":1}`)), PatternWriteBehind, nil},
 		{"V", f.codec.Value(3, []byte(`{"v":3}`)), PatternAside, nil},
-		{"N", f.codec.Negative(0), PatternAside, domain.ErrAnalysisNotFound},
+		{"N", f.codec.Negative(0), PatternAside, ErrNotFound},
+		{"tombstone", f.codec.Negative(4), PatternAside, ErrNotFound},
 	}
 	for _, c := range cases {
-		key := f.keys.Analysis(uuid.New())
-		f.rdb.Set(ctx, key, c.entry, time.Minute)
-		res, err := f.aside.Get(ctx, key, l.load)
+		id := uuid.NewString()
+		f.rdb.Set(ctx, f.aside.Key(id), c.entry, time.Minute)
+		res, err := f.aside.Get(ctx, id, l.load)
 		if !errors.Is(err, c.err) || res.Status != Hit || res.Pattern != c.pattern {
 			t.Errorf("%s: %+v, %v; want HIT %s, %v", c.name, res, err, c.pattern, c.err)
 		}
@@ -576,8 +590,12 @@ func TestAsideTombstoneSurvivesRacingReader(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var f *asideFixture
+			id := uuid.NewString()
 			tombstone := func(key string) {
-				if err := f.aside.Tombstone(ctx, key, 2); err != nil {
+				if key != f.aside.Key(id) {
+					t.Errorf("hook called with key %q, want %q", key, f.aside.Key(id))
+				}
+				if err := f.aside.Tombstone(ctx, id, 2); err != nil {
 					t.Error(err)
 				}
 			}
@@ -588,23 +606,95 @@ func TestAsideTombstoneSurvivesRacingReader(t *testing.T) {
 				opt.AfterLoad = tombstone
 			}
 			f = newAsideFixture(t, opt)
-			key := f.keys.Analysis(uuid.New())
+			key := f.aside.Key(id)
 			if c.before != nil {
 				f.rdb.Set(ctx, key, c.before, time.Hour)
 			}
-			gone := &loader{err: fmt.Errorf("get analysis: %w", domain.ErrAnalysisNotFound)}
-			if _, err := f.aside.Get(ctx, key, gone.load); !errors.Is(err, domain.ErrAnalysisNotFound) {
+			gone := &loader{err: fmt.Errorf("get analysis: %w", ErrNotFound)}
+			if _, err := f.aside.Get(ctx, id, gone.load); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("racing reader: %v, want not found", err)
 			}
 			if e := f.entry(t, key); e.Kind != KindNegative || e.Version != 2 {
 				t.Errorf("after the racing reader the key holds %c%d, want the tombstone N2", e.Kind, e.Version)
 			}
 			f.aside.opt.BeforeLease, f.aside.opt.AfterLoad = nil, nil
-			f.aside.Set(ctx, key, 2, []byte("deleted")) // delayed write-through of the deleted version
-			res, err := f.aside.Get(ctx, key, gone.load)
-			if !errors.Is(err, domain.ErrAnalysisNotFound) {
+			f.aside.Set(ctx, id, 2, []byte("deleted")) // delayed write-through of the deleted version
+			res, err := f.aside.Get(ctx, id, gone.load)
+			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("read after the delayed write-through: %+v (body %q), %v; want 404", res, res.Body, err)
 			}
 		})
+	}
+}
+
+// An Aside keys and labels everything by its Resource: the entry of id is
+// "{Kind}:{id}", and its lookups and Redis errors are counted with
+// resource="{Kind}".
+func TestAsideKeysAndMetricsCarryTheResource(t *testing.T) {
+	ctx := context.Background()
+	f := newAsideFixture(t, AsideOptions{})
+	reg := prometheus.NewRegistry()
+	widgets := Resource{Kind: "widget"}
+	b := Backend{Redis: f.rdb, Keys: f.keys, Codec: f.codec, Metrics: NewMetrics(reg, quietLog), Gate: f.gate, Logger: quietLog}
+	a := NewAside(b, widgets, AsideOptions{LeaseTTL: time.Minute})
+	id := uuid.NewString()
+	if got, want := a.Key(id), f.keys.Prefix+"widget:"+id; got != want {
+		t.Fatalf("Key(%s) = %q, want %q", id, got, want)
+	}
+	l := &loader{body: []byte("w"), version: 1}
+	for range 2 { // MISS, then HIT
+		if _, err := a.Get(ctx, id, l.load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e := f.entry(t, f.keys.Prefix+"widget:"+id); e.Kind != KindValue || string(e.Body) != "w" {
+		t.Fatalf("entry %+v", e)
+	}
+
+	dead := NewAside(Backend{Redis: listsDeadRedis(t), Keys: f.keys, Codec: f.codec, Metrics: b.Metrics, Gate: f.gate, Logger: quietLog},
+		widgets, AsideOptions{})
+	if res, err := dead.Get(ctx, id, l.load); err != nil || res.Status != Bypass {
+		t.Fatalf("Get with Redis down: %+v, %v; want BYPASS", res, err)
+	}
+
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"cache_lookups_total", map[string]string{"resource": "widget", "pattern": PatternAside, "result": string(Miss)}},
+		{"cache_lookups_total", map[string]string{"resource": "widget", "pattern": PatternAside, "result": string(Hit)}},
+		{"cache_lookups_total", map[string]string{"resource": "widget", "pattern": PatternAside, "result": string(Bypass)}},
+		{"cache_errors_total", map[string]string{"resource": "widget", "pattern": PatternAside, "op": "get"}},
+	} {
+		if v := counterValue(t, reg, c.name, c.labels); v != 1 {
+			t.Errorf("%s%v = %v, want 1", c.name, c.labels, v)
+		}
+	}
+}
+
+// ApplyMany writes each replacement to the entry of its ID through the
+// version guard, as Set and Tombstone do.
+func TestAsideApplyManyByID(t *testing.T) {
+	ctx := context.Background()
+	f := newAsideFixture(t, AsideOptions{})
+	newer, older, gone := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	if err := f.aside.Set(ctx, older, 5, []byte("v5")); err != nil {
+		t.Fatal(err)
+	}
+	err := f.aside.ApplyMany(ctx, []Replacement{
+		{ID: newer, Version: 2, Body: []byte("v2")},
+		{ID: older, Version: 3, Body: []byte("v3")}, // loses to the cached v5
+		{ID: gone, Version: 7, Deleted: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]struct {
+		kind byte
+		ver  int64
+	}{newer: {KindValue, 2}, older: {KindValue, 5}, gone: {KindNegative, 7}} {
+		if e := f.entry(t, f.aside.Key(id)); e.Kind != want.kind || e.Version != want.ver {
+			t.Errorf("entry of %s: %c%d, want %c%d", id, e.Kind, e.Version, want.kind, want.ver)
+		}
 	}
 }

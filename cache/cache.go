@@ -1,22 +1,30 @@
 // Package cache holds the caching patterns that put Redis in front of
-// Postgres, one pattern per file, each with its guarantees in its doc comment
-// and a test beside it that forces the race it defends against:
+// Postgres, as a library that knows no domain: a resource (an entity kind)
+// gets every pattern by wiring (docs/adding-a-resource.md), never by editing
+// this package. One pattern per file, each with its guarantees in its doc
+// comment and a test beside it that forces the race it defends against:
 //
-//   - aside.go: cache-aside reads with fill leases, negative caching, and the
-//     version-guarded write-through set and delete tombstone;
-//   - namespace.go: version (namespace) invalidation for list pages;
-//   - readthrough.go and tags.go: a read-through repository decorator whose
+//   - aside.go: cache-aside reads with fill leases, negative caching
+//     (ErrNotFound), and the version-guarded entry writes;
+//   - writethrough.go: the write path: entry and lists updated after the
+//     commit, settled by the invalidation log;
+//   - namespace.go: version (namespace) invalidation for filtered lists;
+//   - readthrough.go and tags.go: read-through per-group lists whose
 //     entries carry tags, and tag invalidation;
-//   - invalidate.go: key, pattern, tag and namespace invalidation for the admin API;
+//   - invalidate.go: list invalidation after writes, and key, pattern, tag
+//     and namespace invalidation for the admin API;
 //   - changelog.go, gate.go and breaker.go: the invalidation log (a
-//     transactional outbox in Postgres) applied to Redis by every process,
-//     the gate that keeps reads off Redis until it is, and the circuit
-//     breaker that tells an outage from load;
+//     transactional outbox in Postgres, records in cache/outbox) applied to
+//     Redis by every process, the gate that keeps reads off Redis until it
+//     is, and the circuit breaker that tells an outage from load;
 //   - writebehind.go: write-behind ingest through a Redis Stream;
 //   - stampede.go: StampedeGuard for expensive computations;
 //   - codec.go: the one entry format, encrypted.
 //
-// Nothing here knows about HTTP.
+// What every pattern shares is a Backend (Redis client, key prefix, codec,
+// metrics, gate); what it caches is named by a Resource (its Kind builds
+// the keys and labels the metrics). Nothing here knows about HTTP or about
+// analyses; example_project_test.go wires a second resource.
 package cache
 
 import (

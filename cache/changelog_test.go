@@ -2,8 +2,9 @@ package cache
 
 import (
 	"context"
-	"log/slog"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 type logProcess struct {
 	gate  *Gate
 	aside *Aside
+	lists *ListInvalidation
 	log   *Log
 }
 
@@ -55,16 +57,18 @@ func newLogFixture(t *testing.T) *logFixture {
 		t.Fatal(err)
 	}
 	return &logFixture{pg: pg, keys: Keys{Prefix: env.RedisPrefix + "log-" + listsRandom(t) + ":"},
-		codec: mustCodec(t), metrics: NewMetrics(nil, slog.New(slog.DiscardHandler)), redis: rdb}
+		codec: mustCodec(t), metrics: NewMetrics(nil, quietLog), redis: rdb}
 }
 
 // process starts a process on rdb; with run, its Log runs until the test ends.
 func (f *logFixture) process(t *testing.T, rdb Client, run bool, opt LogOptions) *logProcess {
 	t.Helper()
 	p := &logProcess{gate: NewGate()}
-	p.aside = NewAside(rdb, f.keys, f.codec, f.metrics, p.gate, AsideOptions{})
-	lists := NewListInvalidation(rdb, f.keys, f.metrics)
-	p.log = NewLog(f.pg, p.gate, p.aside, lists, f.keys, f.metrics, slog.New(slog.DiscardHandler), opt)
+	b := f.backend(rdb, p.gate)
+	p.aside = NewAside(b, testResource, AsideOptions{})
+	p.lists = NewListInvalidation(b, testResource)
+	p.log = NewLog(f.pg, b, opt)
+	p.log.Track(p.aside, p.lists, storedAnalyses(f.pg))
 	if run {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -75,10 +79,20 @@ func (f *logFixture) process(t *testing.T, rdb Client, run bool, opt LogOptions)
 	return p
 }
 
-// cachedVersion returns the kind and version of the entry of id, "" when none.
+// backend is a process's Backend on rdb with its gate.
+func (f *logFixture) backend(rdb Client, gate *Gate) Backend {
+	return Backend{Redis: rdb, Keys: f.keys, Codec: f.codec, Metrics: f.metrics, Gate: gate, Logger: quietLog}
+}
+
+// entity is the key of the entry of analysis id.
+func (f *logFixture) entity(id uuid.UUID) string {
+	return f.keys.Entity(testResource.Kind, id.String())
+}
+
+// cachedVersion returns the kind and version of the entry of id, 0 when none.
 func (f *logFixture) cachedVersion(t *testing.T, id uuid.UUID) (byte, int64) {
 	t.Helper()
-	raw, err := f.redis.Get(context.Background(), f.keys.Analysis(id)).Bytes()
+	raw, err := f.redis.Get(context.Background(), f.entity(id)).Bytes()
 	if err == redis.Nil {
 		return 0, 0
 	}
@@ -109,14 +123,17 @@ func (f *logFixture) pending(t *testing.T, ids ...int64) bool {
 
 func (f *logFixture) read(t *testing.T, p *logProcess, id uuid.UUID) Result {
 	t.Helper()
-	res, err := p.aside.Get(context.Background(), f.keys.Analysis(id), func(ctx context.Context) ([]byte, int64, error) {
+	res, err := p.aside.Get(context.Background(), id.String(), func(ctx context.Context) ([]byte, int64, error) {
 		a, err := f.pg.Get(ctx, id)
+		if domain.ErrorCode(err) == domain.ENOTFOUND {
+			return nil, 0, ErrNotFound
+		}
 		if err != nil {
 			return nil, 0, err
 		}
 		return a.AppendJSON(nil), a.Version, nil
 	})
-	if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		t.Fatal(err)
 	}
 	return res
@@ -144,8 +161,8 @@ func TestLogAnnouncedChangeReachesOtherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.log.Commit(ctx, func(ctx context.Context) error {
-		return a.aside.Set(ctx, f.keys.Analysis(row.ID), updated.Version, updated.AppendJSON(nil))
-	}, change)
+		return a.aside.Set(ctx, row.ID.String(), updated.Version, updated.AppendJSON(nil))
+	}, change.ID)
 
 	testenv.PollUntil(t, "B applied the announced change", func() bool {
 		_, v := f.cachedVersion(t, row.ID)
@@ -197,21 +214,21 @@ func TestLogReplaysRetainedChangesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Applied by its writer (the first read fills the entry).
-	b.log.Commit(ctx, func(context.Context) error { return nil }, created)
+	b.log.Commit(ctx, func(context.Context) error { return nil }, created.ID)
 	f.read(t, b, row.ID)
-	old, _ := f.redis.Get(ctx, f.keys.Analysis(row.ID)).Bytes()
+	old, _ := f.redis.Get(ctx, f.entity(row.ID)).Bytes()
 	updated, change, err := f.pg.Update(ctx, row.ID, domain.AnalysisPatch{Title: ptr("v2")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.log.Commit(ctx, func(ctx context.Context) error {
-		return b.aside.Set(ctx, f.keys.Analysis(row.ID), updated.Version, updated.AppendJSON(nil))
-	}, change)
+		return b.aside.Set(ctx, row.ID.String(), updated.Version, updated.AppendJSON(nil))
+	}, change.ID)
 	testenv.PollUntil(t, "the changes marked applied", func() bool {
 		return !f.pending(t, created.ID, change.ID)
 	})
 	// The restart brings back the entry as it was before the write-through.
-	if err := f.redis.Set(ctx, f.keys.Analysis(row.ID), old, 0).Err(); err != nil {
+	if err := f.redis.Set(ctx, f.entity(row.ID), old, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	b.gate.Restarted()
@@ -248,6 +265,100 @@ func TestLogPurgesAppliedChanges(t *testing.T) {
 	n, err := f.pg.Purge(ctx, 0)
 	if err != nil || n != int64(len(ids)) {
 		t.Fatalf("purge: %d, %v; want %d", n, err, len(ids))
+	}
+}
+
+// Applying a change invalidates the lists of its resource: the namespace
+// of filtered pages is bumped and the group of each changed entity (the
+// owner) has its read-through lists dropped. Fails when the Log's apply
+// skips the ChangeListener or loses the change's groups.
+func TestLogAppliesListInvalidations(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	p := f.process(t, f.redis, false, LogOptions{})
+	b := f.backend(f.redis, p.gate)
+	ns := NewNamespace(b, testResource, PageOptions{TTL: time.Minute})
+	users := newOwnerLists(b, f.pg, PageOptions{TTL: time.Minute})
+	owner := uuid.New()
+	row := listsCreate(t, f.pg, owner, "listed")
+	if err := p.log.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filtered := func(context.Context) ([]byte, error) { return []byte("filtered page"), nil }
+	for range 2 { // fill, then hit
+		if _, err := ns.Get(ctx, "q", filtered); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := users.Get(ctx, owner.String(), 0, 20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, _ := ns.Get(ctx, "q", filtered); r.Status != Hit {
+		t.Fatalf("filtered page before the change: %s, want HIT", r.Status)
+	}
+	if r, _ := users.Get(ctx, owner.String(), 0, 20); r.Status != Hit {
+		t.Fatalf("owner's page before the change: %s, want HIT", r.Status)
+	}
+
+	if _, _, err := f.pg.Delete(ctx, row.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	p.gate.Close() // as an announcement of the change would
+	if err := p.log.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := ns.Get(ctx, "q", filtered); r.Status != Miss {
+		t.Fatalf("filtered page after the change: %s, want MISS (namespace bumped)", r.Status)
+	}
+	page, r, err := users.GetValue(ctx, owner.String(), 0, 20)
+	if err != nil || r.Status != Miss || len(page.Data) != 0 {
+		t.Fatalf("owner's page after the delete: %s %+v, %v; want a MISS without the deleted analysis", r.Status, page, err)
+	}
+}
+
+// A change of a resource this process does not track cannot be applied:
+// catch-up fails, the gate stays closed and the change stays pending, until
+// the resource is tracked.
+func TestLogRefusesChangesOfUntrackedResources(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	p := f.process(t, f.redis, false, LogOptions{})
+	row := listsCreate(t, f.pg, uuid.New(), "widget")
+	changes, err := f.pg.Pending(ctx, 0, 1<<20)
+	if err != nil || len(changes) != 1 {
+		t.Fatalf("pending: %+v, %v; want the one create", changes, err)
+	}
+	id := changes[0].ID
+	// The same change, logged as another resource's.
+	if err := f.pg.DB().Exec("UPDATE cache_outbox SET resource = 'widget' WHERE id = ?", id).Error; err != nil {
+		t.Fatal(err)
+	}
+
+	err = p.log.CatchUp(ctx)
+	if err == nil || !strings.Contains(err.Error(), `"widget"`) {
+		t.Fatalf("CatchUp with an untracked resource's change: %v; want an error naming it", err)
+	}
+	if p.gate.Open() {
+		t.Fatal("the gate opened although a change could not be applied")
+	}
+	if !f.pending(t, id) {
+		t.Fatalf("change %d of an untracked resource marked applied", id)
+	}
+
+	widgets := NewAside(f.backend(f.redis, p.gate), Resource{Kind: "widget"}, AsideOptions{})
+	p.log.Track(widgets, nil, storedAnalyses(f.pg))
+	if err := p.log.CatchUp(ctx); err != nil {
+		t.Fatalf("CatchUp once widgets are tracked: %v", err)
+	}
+	if !p.gate.Open() || f.pending(t, id) {
+		t.Fatalf("after tracking widgets: gate open %v, change pending %v; want open and applied", p.gate.Open(), f.pending(t, id))
+	}
+	raw, err := f.redis.Get(ctx, widgets.Key(row.ID.String())).Bytes()
+	if err != nil {
+		t.Fatalf("the widget's entry: %v", err)
+	}
+	if e, err := f.codec.Decode(raw); err != nil || e.Kind != KindValue || e.Version != 1 {
+		t.Fatalf("the widget's entry: %+v, %v; want V1", e, err)
 	}
 }
 

@@ -79,7 +79,8 @@ func (s *projectStore) write(ctx context.Context, w string, deleted bool, args .
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, cache.ErrNotFound
 	}
-	return p, change, err
+	// Outage → EUNAVAILABLE, taken id → "Project already exists", …
+	return p, change, repository.Translate("Project", "write project", err)
 }
 
 func (s *projectStore) Create(ctx context.Context, owner uuid.UUID, name string) (*Project, int64, error) {
@@ -164,24 +165,21 @@ func mustJSON(v any) []byte {
 // and service.Lists do for analyses.
 type Projects struct {
 	store   *projectStore
-	aside   *cache.Aside                  // cache-aside reads, write-through writes
-	lists   *cache.ListInvalidation       // every change bumps the lists
-	log     *cache.Log                    // settles every change
+	aside   *cache.Aside                  // cache-aside reads
+	writes  *cache.WriteThrough           // write-through writes, settled by the log
 	named   *cache.Namespace              // a cached filtered list
 	byOwner *cache.ReadThrough[[]Project] // a read-through list
 }
 
 func NewProjects(b cache.Backend, store *projectStore, log *cache.Log) *Projects {
-	p := &Projects{
+	aside := cache.NewAside(b, ProjectResource, cache.AsideOptions{})
+	return &Projects{
 		store:   store,
-		aside:   cache.NewAside(b, ProjectResource, cache.AsideOptions{}),
-		lists:   cache.NewListInvalidation(b, ProjectResource),
-		log:     log,
+		aside:   aside,
+		writes:  cache.NewWriteThrough(aside, cache.NewListInvalidation(b, ProjectResource), log, store.Stored),
 		named:   cache.NewNamespace(b, ProjectResource, cache.PageOptions{}),
 		byOwner: cache.NewReadThrough(b, ProjectResource, store, jsonEncoding[[]Project]{}, cache.PageOptions{}),
 	}
-	log.Track(p.aside, p.lists, store.Stored)
-	return p
 }
 
 // Get is cache-aside: ErrNotFound is cached as a negative entry.
@@ -200,7 +198,7 @@ func (s *Projects) Get(ctx context.Context, id uuid.UUID) (cache.Result, error) 
 func (s *Projects) Create(ctx context.Context, owner uuid.UUID, name string) (*Project, error) {
 	p, change, err := s.store.Create(ctx, owner, name)
 	if err == nil {
-		s.writeThrough(ctx, p, change, false)
+		s.writes.Written(ctx, change, p.ID.String(), p.OwnerID.String(), p.Version, mustJSON(p))
 	}
 	return p, err
 }
@@ -208,7 +206,7 @@ func (s *Projects) Create(ctx context.Context, owner uuid.UUID, name string) (*P
 func (s *Projects) Rename(ctx context.Context, id uuid.UUID, name string) (*Project, error) {
 	p, change, err := s.store.Rename(ctx, id, name)
 	if err == nil {
-		s.writeThrough(ctx, p, change, false)
+		s.writes.Written(ctx, change, p.ID.String(), p.OwnerID.String(), p.Version, mustJSON(p))
 	}
 	return p, err
 }
@@ -216,21 +214,9 @@ func (s *Projects) Rename(ctx context.Context, id uuid.UUID, name string) (*Proj
 func (s *Projects) Delete(ctx context.Context, id uuid.UUID) error {
 	p, change, err := s.store.Delete(ctx, id)
 	if err == nil {
-		s.writeThrough(ctx, p, change, true)
+		s.writes.Deleted(ctx, change, p.ID.String(), p.OwnerID.String(), p.Version)
 	}
 	return err
-}
-
-func (s *Projects) writeThrough(ctx context.Context, p *Project, change int64, deleted bool) {
-	s.log.Commit(ctx, func(ctx context.Context) error {
-		var err error
-		if deleted {
-			err = s.aside.Tombstone(ctx, p.ID.String(), p.Version)
-		} else {
-			err = s.aside.Set(ctx, p.ID.String(), p.Version, mustJSON(p))
-		}
-		return errors.Join(err, s.lists.Changed(ctx, p.OwnerID.String()))
-	}, change)
 }
 
 // Named is a cached filtered list (version invalidation).

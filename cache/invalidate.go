@@ -100,6 +100,10 @@ type Invalidator struct {
 	namespaces []string
 }
 
+// anyResource is the resource label of the admin operations' metrics: a
+// key, pattern or tag selector may span every resource of the cache.
+const anyResource = "*"
+
 // MaxPatternLength bounds an admin pattern: Redis matches globs by
 // backtracking, and no legitimate pattern of this service's keys is longer.
 const MaxPatternLength = 1024
@@ -162,7 +166,7 @@ func (v *Invalidator) Keys(ctx context.Context, logical ...string) (int64, error
 		d, err := v.rdb.Unlink(ctx, batch...).Result()
 		n += d
 		if err != nil {
-			v.metrics.Error(ctx, "", "admin", "unlink", batch[0], err)
+			v.metrics.Error(ctx, anyResource, "admin", "unlink", batch[0], err)
 			return n, fmt.Errorf("invalidate keys: %w: %w", ErrUnavailable, err)
 		}
 	}
@@ -208,7 +212,7 @@ func (v *Invalidator) scanUnlinkNode(ctx context.Context, node redis.Cmdable, ma
 		d, err := unlink(ctx, node, batch, keyByKey)
 		n += d
 		if err != nil {
-			v.metrics.Error(ctx, "", "admin", "unlink", batch[0], err)
+			v.metrics.Error(ctx, anyResource, "admin", "unlink", batch[0], err)
 			return fmt.Errorf("invalidate pattern: %w: %w", ErrUnavailable, err)
 		}
 		batch = batch[:0]
@@ -218,7 +222,7 @@ func (v *Invalidator) scanUnlinkNode(ctx context.Context, node redis.Cmdable, ma
 	for {
 		keys, next, err := node.Scan(ctx, cursor, match, 1000).Result()
 		if err != nil {
-			v.metrics.Error(ctx, "", "admin", "scan", match, err)
+			v.metrics.Error(ctx, anyResource, "admin", "scan", match, err)
 			return n, fmt.Errorf("invalidate pattern: scan: %w: %w", ErrUnavailable, err)
 		}
 		for _, k := range keys {
@@ -263,7 +267,7 @@ func unlink(ctx context.Context, node redis.Cmdable, keys []string, keyByKey boo
 func (v *Invalidator) Tags(ctx context.Context, tags ...string) (int64, error) {
 	n, err := v.tags.Invalidate(ctx, tags...)
 	if err != nil {
-		v.metrics.Error(ctx, "", PatternReadThrough, "invalidate_tags", "", err)
+		v.metrics.Error(ctx, anyResource, PatternReadThrough, "invalidate_tags", "", err)
 		return n, fmt.Errorf("invalidate tags: %w: %w", ErrUnavailable, err)
 	}
 	return n, nil
@@ -284,7 +288,7 @@ func (v *Invalidator) Namespace(ctx context.Context, name string) (int64, error)
 	key := v.keys.Namespace(name)
 	version, err := nsBump.Run(ctx, v.rdb, []string{key}).Int64()
 	if err != nil {
-		v.metrics.Error(ctx, "", PatternNamespace, "bump", key, err)
+		v.metrics.Error(ctx, anyResource, PatternNamespace, "bump", key, err)
 		return 0, fmt.Errorf("invalidate namespace %s: %w: %w", name, ErrUnavailable, err)
 	}
 	retired := EscapeGlob(v.keys.namespacePages(name)+strconv.FormatInt(version-1, 10)+":") + "*"

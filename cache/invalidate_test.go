@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -9,13 +10,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/analysis-cache/service/domain"
 	"github.com/analysis-cache/service/internal/testenv"
 )
 
 func TestInvalidatorKeysCountsWhatExisted(t *testing.T) {
 	f := newListsFixture(t)
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
+	inv := NewInvalidator(f.backend(), testResource.Lists)
 	ctx := context.Background()
 	for _, k := range []string{"analysis:a", "analysis:b", "wb:stream", "lock:stats:analyses", "tag:user:x"} {
 		f.rdb.Set(ctx, f.keys.Prefix+k, "v", time.Minute)
@@ -34,42 +34,43 @@ func TestInvalidatorKeysCountsWhatExisted(t *testing.T) {
 func TestInvalidatorTagsCountsDeletedMembers(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, rt.tags)
+	rt := newOwnerLists(f.backend(), pg, PageOptions{TTL: time.Minute})
+	inv := NewInvalidator(f.backend(), testResource.Lists)
 	ctx := context.Background()
-	owner, other := uuid.New(), uuid.New()
+	owner, other := uuid.NewString(), uuid.NewString()
 	for _, page := range [][2]int{{0, 20}, {0, 5}, {5, 5}} {
-		if _, err := rt.ListByOwner(ctx, owner, page[0], page[1]); err != nil {
+		if _, err := rt.Get(ctx, owner, page[0], page[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := rt.ListByOwner(ctx, other, 0, 20); err != nil {
+	if _, err := rt.Get(ctx, other, 0, 20); err != nil {
 		t.Fatal(err)
 	}
-	n, err := inv.Invalidate(ctx, Selector{Tags: []string{UserTag(owner)}})
+	userTag := testResource.GroupTag(owner)
+	n, err := inv.Invalidate(ctx, Selector{Tags: []string{userTag}})
 	if err != nil || n != 3 {
 		t.Fatalf("Tags(user) = %d, %v; want 3", n, err)
 	}
-	if n, err := inv.Invalidate(ctx, Selector{Tags: []string{UserTag(owner)}}); err != nil || n != 0 {
+	if n, err := inv.Invalidate(ctx, Selector{Tags: []string{userTag}}); err != nil || n != 0 {
 		t.Fatalf("Tags(user) again = %d, %v; want 0", n, err)
 	}
 	// The "analyses" tag reaches every user list: the other owner's page is left.
-	if n, err := inv.Invalidate(ctx, Selector{Tags: []string{AllUserListsTag}}); err != nil || n != 1 {
+	if n, err := inv.Invalidate(ctx, Selector{Tags: []string{testResource.AllGroups}}); err != nil || n != 1 {
 		t.Fatalf("Tags(analyses) = %d, %v; want 1", n, err)
 	}
 }
 
 func TestInvalidatorNamespaceCountsRetiredPages(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
+	ns := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute})
+	inv := NewInvalidator(f.backend(), testResource.Lists)
 	ctx := context.Background()
 	for _, q := range []string{"a", "b", "c"} {
 		if _, err := ns.Get(ctx, q, func(context.Context) ([]byte, error) { return []byte(q), nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	name := AnalysesNamespace
+	name := testResource.Lists
 	if n, err := inv.Invalidate(ctx, Selector{Namespace: &name}); err != nil || n != 3 {
 		t.Fatalf("Namespace = %d, %v; want 3", n, err)
 	}
@@ -88,13 +89,52 @@ func TestInvalidatorNamespaceCountsRetiredPages(t *testing.T) {
 	}
 }
 
+// A namespace selector reaches only the namespaces the Invalidator was
+// built with: another one, even one that exists in Redis, is left alone.
+func TestInvalidatorNamespaceAcceptsOnlyItsNamespaces(t *testing.T) {
+	f := newListsFixture(t)
+	ctx := context.Background()
+	widgets := Resource{Kind: "widget", Lists: "widgets"}
+	analyses := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute})
+	widgetPages := NewNamespace(f.backend(), widgets, PageOptions{TTL: time.Minute})
+	load := func(context.Context) ([]byte, error) { return []byte("page"), nil }
+	for _, ns := range []*Namespace{analyses, widgetPages} {
+		if _, err := ns.Get(ctx, "q", load); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := analyses.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	inv := NewInvalidator(f.backend(), widgets.Lists)
+	name := testResource.Lists
+	if n, err := inv.Namespace(ctx, name); err != nil || n != 0 {
+		t.Fatalf("Namespace(%s) of an Invalidator of widgets = %d, %v; want 0", name, n, err)
+	}
+	if after, _ := analyses.Version(ctx); after != before {
+		t.Fatalf("namespace %s bumped from %d to %d by an Invalidator not given it", name, before, after)
+	}
+	if r, _ := analyses.Get(ctx, "q", load); r.Status != Hit {
+		t.Fatalf("page of %s after the refused invalidation: %s, want HIT", name, r.Status)
+	}
+	if n, err := inv.Namespace(ctx, widgets.Lists); err != nil || n != 1 {
+		t.Fatalf("Namespace(%s) = %d, %v; want 1", widgets.Lists, n, err)
+	}
+	if r, _ := widgetPages.Get(ctx, "q", load); r.Status != Miss {
+		t.Fatalf("page of %s after its invalidation: %s, want MISS", widgets.Lists, r.Status)
+	}
+}
+
 func TestInvalidatorRejectsSelectorsWithoutExactlyOneField(t *testing.T) {
 	f := newListsFixture(t)
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
+	inv := NewInvalidator(f.backend(), testResource.Lists)
 	p := "*"
 	for _, s := range []Selector{{}, {Keys: []string{"a"}, Pattern: &p}} {
-		if _, err := inv.Invalidate(context.Background(), s); domain.ErrorCode(err) != domain.EINVALID {
-			t.Errorf("Invalidate(%+v): %v, want EINVALID", s, err)
+		var se *SelectorError
+		if _, err := inv.Invalidate(context.Background(), s); !errors.As(err, &se) {
+			t.Errorf("Invalidate(%+v): %v, want a *SelectorError", s, err)
 		}
 	}
 }
@@ -107,7 +147,7 @@ func TestInvalidatorPatternNeverLeavesThePrefix(t *testing.T) {
 	f := newListsFixture(t)
 	base := f.keys.Prefix
 	f.keys = Keys{Prefix: base + `svc[1]*?\:`}
-	inv := NewInvalidator(f.rdb, f.keys, f.metrics, NewTags(f.rdb, f.keys, f.metrics))
+	inv := NewInvalidator(f.backend(), testResource.Lists)
 	ctx := context.Background()
 
 	outside := []string{
@@ -166,8 +206,9 @@ func TestInvalidatorPatternNeverLeavesThePrefix(t *testing.T) {
 			t.Errorf("pattern * deleted %d, want the %d keys inside", n, len(inside))
 		}
 	}
-	if _, err := inv.Pattern(ctx, strings.Repeat("*", MaxPatternLength+1)); domain.ErrorCode(err) != domain.EINVALID {
-		t.Errorf("over-long pattern: %v, want EINVALID", err)
+	var se *SelectorError
+	if _, err := inv.Pattern(ctx, strings.Repeat("*", MaxPatternLength+1)); !errors.As(err, &se) {
+		t.Errorf("over-long pattern: %v, want a *SelectorError", err)
 	}
 
 	seed()
@@ -184,24 +225,23 @@ func TestEscapeGlob(t *testing.T) {
 	}
 }
 
-// A Redis that cannot be reached makes every invalidation ECACHEUNAVAILABLE
-// (503 "Cache unavailable"), never an internal error.
+// A Redis that cannot be reached makes every invalidation an error wrapping
+// ErrUnavailable (503 "Cache unavailable"), never an internal error.
 func TestInvalidatorRedisDownIsCacheUnavailable(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
-	keys := Keys{Prefix: "down:"}
-	m := NewMetrics(nil, wbQuietLog)
-	inv := NewInvalidator(rdb, keys, m, NewTags(rdb, keys, m))
-	pattern, namespace := "analysis:*", AnalysesNamespace
+	m := NewMetrics(nil, quietLog)
+	inv := NewInvalidator(Backend{Redis: rdb, Keys: Keys{Prefix: "down:"}, Metrics: m, Logger: quietLog}, testResource.Lists)
+	pattern, namespace := "analysis:*", testResource.Lists
 	for _, s := range []Selector{
 		{Keys: []string{"analysis:a"}},
 		{Pattern: &pattern},
-		{Tags: []string{UserTag(uuid.New())}},
+		{Tags: []string{testResource.GroupTag(uuid.NewString())}},
 		{Namespace: &namespace},
 	} {
 		n, err := inv.Invalidate(context.Background(), s)
-		if domain.ErrorCode(err) != domain.ECACHEUNAVAILABLE || n != 0 {
-			t.Errorf("Invalidate(%+v) with Redis down = %d, %v; want 0, ECACHEUNAVAILABLE", s, n, err)
+		if !errors.Is(err, ErrUnavailable) || n != 0 {
+			t.Errorf("Invalidate(%+v) with Redis down = %d, %v; want 0, ErrUnavailable", s, n, err)
 		}
 	}
 	if got := m.Snapshot().Errors; got < 4 {
@@ -228,7 +268,9 @@ func TestInvalidatorPatternChecksEveryScannedKey(t *testing.T) {
 	base := f.keys.Prefix
 	keys := Keys{Prefix: base + "svc:"}
 	rdb := scanIgnoringMatch{UniversalClient: f.rdb, broad: EscapeGlob(base) + "*"}
-	inv := NewInvalidator(rdb, keys, f.metrics, NewTags(rdb, keys, f.metrics))
+	b := f.backendOn(rdb)
+	b.Keys = keys
+	inv := NewInvalidator(b)
 	ctx := context.Background()
 	outside := []string{base + "other-service:analysis:a", base + "svc-sibling:analysis:b"}
 	inside := []string{keys.Prefix + "analysis:a", keys.Prefix + "analysis:b"}

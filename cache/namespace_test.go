@@ -3,104 +3,14 @@ package cache
 import (
 	"bytes"
 	"context"
-	crand "crypto/rand"
-	"encoding/hex"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/domain"
-	"github.com/analysis-cache/service/internal/testenv"
-	"github.com/analysis-cache/service/repository"
-	"github.com/analysis-cache/service/repository/repotest"
 )
-
-// listsFixture is what the list caches' tests share: the real Redis under a
-// prefix of their own, a codec with a random key, fresh metrics and an open gate.
-type listsFixture struct {
-	rdb     *redis.Client
-	keys    Keys
-	codec   *Codec
-	metrics *Metrics
-	gate    *Gate
-}
-
-func newListsFixture(t *testing.T) *listsFixture {
-	t.Helper()
-	env := testenv.Get(t)
-	opt, err := redis.ParseURL(env.RedisURL)
-	if err != nil {
-		t.Fatalf("parse redis url: %v", err)
-	}
-	rdb := redis.NewClient(opt)
-	t.Cleanup(func() { _ = rdb.Close() })
-	return &listsFixture{
-		rdb: rdb, keys: Keys{Prefix: env.RedisPrefix + "lists-" + listsRandom(t) + ":"},
-		codec: listsCodec(t), metrics: NewMetrics(nil, nil), gate: &Gate{},
-	}
-}
-
-func listsRandom(t *testing.T) string {
-	b := make([]byte, 6)
-	if _, err := crand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
-}
-
-func listsCodec(t *testing.T) *Codec {
-	key := make([]byte, 32)
-	if _, err := crand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	c, err := NewCodec(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// listsDeadRedis is a client of a port nothing listens on: every command fails fast.
-func listsDeadRedis(t *testing.T) *redis.Client {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
-	t.Cleanup(func() { _ = rdb.Close() })
-	return rdb
-}
-
-var (
-	listsPGOnce sync.Once
-	listsPG     *repository.Postgres
-	listsPGErr  error
-)
-
-// listsPostgres is the real repository on the package's database, migrated.
-func listsPostgres(t *testing.T) *repository.Postgres {
-	t.Helper()
-	listsPGOnce.Do(func() {
-		ctx := context.Background()
-		listsPG, listsPGErr = repository.Open(ctx, testenv.Get(t).DatabaseURL, nil)
-		if listsPGErr == nil {
-			listsPGErr = listsPG.Migrate(ctx)
-		}
-	})
-	if listsPGErr != nil {
-		t.Fatalf("postgres: %v", listsPGErr)
-	}
-	return listsPG
-}
-
-func listsCreate(t *testing.T, repo domain.AnalysisRepository, owner uuid.UUID, title string) domain.Analysis {
-	t.Helper()
-	a := repotest.NewAnalysis(owner, title)
-	if _, err := repo.Create(context.Background(), &a); err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	return a
-}
 
 // ownerPage loads owner's analyses as a namespace load function does.
 func ownerPage(repo domain.AnalysisRepository, owner uuid.UUID) func(context.Context) ([]byte, error) {
@@ -116,7 +26,7 @@ func ownerPage(repo domain.AnalysisRepository, owner uuid.UUID) func(context.Con
 func TestNamespaceMissThenHitEncryptedWithTTL(t *testing.T) {
 	f := newListsFixture(t)
 	repo := listsPostgres(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0.1)
+	ns := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute, Jitter: 0.1})
 	ctx := context.Background()
 	owner := uuid.New()
 	listsCreate(t, repo, owner, "first")
@@ -138,7 +48,7 @@ func TestNamespaceMissThenHitEncryptedWithTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := f.keys.NamespacePage(AnalysesNamespace, version, QueryHash(query))
+	key := f.keys.NamespacePage(testResource.Lists, version, QueryHash(query))
 	raw, err := f.rdb.Get(ctx, key).Bytes()
 	if err != nil {
 		t.Fatalf("page %s: %v", key, err)
@@ -157,7 +67,7 @@ func TestNamespaceMissThenHitEncryptedWithTTL(t *testing.T) {
 
 func TestNamespaceBumpMakesEveryPageUnreachable(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	ns := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute})
 	ctx := context.Background()
 	body := func(b string) func(context.Context) ([]byte, error) {
 		return func(context.Context) ([]byte, error) { return []byte(b), nil }
@@ -188,8 +98,8 @@ func TestNamespaceBumpMakesEveryPageUnreachable(t *testing.T) {
 func TestNamespaceFillRacingBumpIsNeverServed(t *testing.T) {
 	f := newListsFixture(t)
 	repo := listsPostgres(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
-	inv := NewListInvalidation(f.rdb, f.keys, f.metrics)
+	ns := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute})
+	inv := NewListInvalidation(f.backend(), testResource)
 	ctx := context.Background()
 	owner := uuid.New()
 	listsCreate(t, repo, owner, "before")
@@ -199,7 +109,9 @@ func TestNamespaceFillRacingBumpIsNeverServed(t *testing.T) {
 	ns.afterLoad = func() {
 		ns.afterLoad = nil
 		written = listsCreate(t, repo, owner, "during")
-		inv.AnalysesChanged(ctx, owner)
+		if err := inv.Changed(ctx, owner.String()); err != nil {
+			t.Error(err)
+		}
 	}
 	stale, err := ns.Get(ctx, query, ownerPage(repo, owner))
 	if err != nil || stale.Status != Miss || bytes.Contains(stale.Body, []byte(written.ID.String())) {
@@ -218,7 +130,7 @@ func TestNamespaceFillRacingBumpIsNeverServed(t *testing.T) {
 // not restart at a value whose pages may still be alive.
 func TestNamespaceLostCounterNeverRepeatsAVersion(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	ns := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute})
 	ctx := context.Background()
 	load := func(b string) func(context.Context) ([]byte, error) {
 		return func(context.Context) ([]byte, error) { return []byte(b), nil }
@@ -230,7 +142,7 @@ func TestNamespaceLostCounterNeverRepeatsAVersion(t *testing.T) {
 		t.Fatalf("fill: %s", r.Status)
 	}
 	before, _ := ns.Version(ctx)
-	f.rdb.Del(ctx, f.keys.Namespace(AnalysesNamespace))
+	f.rdb.Del(ctx, f.keys.Namespace(testResource.Lists))
 	if _, err := ns.Bump(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +157,7 @@ func TestNamespaceLostCounterNeverRepeatsAVersion(t *testing.T) {
 
 func TestNamespaceRedisDownServesDatabaseWithBypass(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(listsDeadRedis(t), f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	ns := NewNamespace(f.backendOn(listsDeadRedis(t)), testResource, PageOptions{TTL: time.Minute})
 	r, err := ns.Get(context.Background(), "q", func(context.Context) ([]byte, error) { return []byte("db"), nil })
 	if err != nil || r.Status != Bypass || string(r.Body) != "db" {
 		t.Fatalf("Get with Redis down: %+v %v; want BYPASS from the database", r, err)
@@ -257,7 +169,7 @@ func TestNamespaceRedisDownServesDatabaseWithBypass(t *testing.T) {
 
 func TestNamespaceClosedGateBypassesRedis(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	ns := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute})
 	ctx := context.Background()
 	if r, _ := ns.Get(ctx, "q", func(context.Context) ([]byte, error) { return []byte("old"), nil }); r.Status != Miss {
 		t.Fatalf("fill: %s", r.Status)
@@ -286,7 +198,7 @@ func TestQueryHashIsHexSHA256(t *testing.T) {
 // under the version it read: the fill script compares the version.
 func TestNamespaceFillRacingBumpWritesNothing(t *testing.T) {
 	f := newListsFixture(t)
-	ns := NewNamespace(f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	ns := NewNamespace(f.backend(), testResource, PageOptions{TTL: time.Minute})
 	ctx := context.Background()
 	const query = "owner=racing"
 	var read int64

@@ -9,58 +9,17 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/domain"
 	"github.com/analysis-cache/service/repository/repotest"
 )
 
-// The decorator keeps the repository's contract: the shared suite, with
-// every ListByOwner answered twice (the second from the cache) and the two
-// answers required to be equal.
-func TestReadThroughPassesRepositorySuite(t *testing.T) {
-	pg := listsPostgres(t)
-	repotest.RunSuite(t, func(t *testing.T) domain.AnalysisRepository {
-		sqlDB, err := pg.DB().DB()
-		if err != nil {
-			t.Fatal(err)
-		}
-		repotest.TruncateAnalyses(t, sqlDB)
-		f := newListsFixture(t)
-		return readTwice{t: t, ReadThrough: NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0.1)}
-	})
-}
-
-// readTwice answers every ListByOwner from the cache: it reads twice and
-// checks that the second read is a HIT equal to the first.
-type readTwice struct {
-	t *testing.T
-	*ReadThrough
-}
-
-func (r readTwice) ListByOwner(ctx context.Context, owner uuid.UUID, skip, limit int) (domain.Page, error) {
-	first, err := r.ReadThrough.ListByOwner(ctx, owner, skip, limit)
-	if err != nil {
-		return first, err
-	}
-	ctx, rs := WithStatus(ctx)
-	second, err := r.ReadThrough.ListByOwner(ctx, owner, skip, limit)
-	if err != nil {
-		return second, err
-	}
-	if rs.Status != Hit {
-		r.t.Errorf("second ListByOwner(%s, %d, %d): %s, want HIT", owner, skip, limit, rs.Status)
-	}
-	if !reflect.DeepEqual(first, second) {
-		r.t.Errorf("cached page differs from the loaded one:\n got %+v\nwant %+v", second, first)
-	}
-	return second, nil
-}
-
 func TestReadThroughHitIsByteIdenticalAndEncrypted(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	rt := newOwnerLists(f.backend(), pg, PageOptions{TTL: time.Minute})
 	ctx := context.Background()
 	owner := uuid.New()
 	a := repotest.NewAnalysis(owner, "ünïcödé \"quoted\" \\ \n")
@@ -75,19 +34,17 @@ func TestReadThroughHitIsByteIdenticalAndEncrypted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	mctx, miss := WithStatus(ctx)
-	loaded, err := rt.ListByOwner(mctx, owner, 0, 20)
-	if err != nil || miss.Status != Miss {
-		t.Fatalf("first read: %s %v; want MISS", miss.Status, err)
+	group := owner.String()
+	loaded, miss, err := rt.GetValue(ctx, group, 0, 20)
+	if err != nil || miss.Status != Miss || miss.Pattern != PatternReadThrough {
+		t.Fatalf("first read: %+v %v; want MISS read-through", miss, err)
 	}
-	hctx, hit := WithStatus(ctx)
-	cached, err := rt.ListByOwner(hctx, owner, 0, 20)
-	if err != nil || hit.Status != Hit {
-		t.Fatalf("second read: %s %v; want HIT", hit.Status, err)
+	cached, hit, err := rt.GetValue(ctx, group, 0, 20)
+	if err != nil || hit.Status != Hit || hit.Pattern != PatternReadThrough {
+		t.Fatalf("second read: %+v %v; want HIT read-through", hit, err)
 	}
-	bctx, bodyOnly := WithStatus(ctx)
-	bodyOnly.BodyOnly = true
-	if _, err := rt.ListByOwner(bctx, owner, 0, 20); err != nil || bodyOnly.Status != Hit {
+	bodyOnly, err := rt.Get(ctx, group, 0, 20)
+	if err != nil || bodyOnly.Status != Hit {
 		t.Fatalf("body-only read: %s %v; want HIT", bodyOnly.Status, err)
 	}
 	fresh, err := pg.ListByOwner(ctx, owner, 0, 20)
@@ -106,31 +63,44 @@ func TestReadThroughHitIsByteIdenticalAndEncrypted(t *testing.T) {
 	if !reflect.DeepEqual(cached, fresh) {
 		t.Errorf("cached Page %+v, want %+v", cached, fresh)
 	}
-	raw := f.rdb.Get(ctx, f.keys.UserList(owner, 0, 20)).Val()
-	if bytes.Contains([]byte(raw), []byte("secret notes")) {
-		t.Fatal("notes reached Redis in plain text")
+	key := f.keys.Prefix + "analysis-list:" + group + ":0:20"
+	if got := f.keys.GroupList(testResource.Kind, group, 0, 20); got != key {
+		t.Fatalf("GroupList = %q, want %q", got, key)
 	}
-	for _, tag := range []string{UserTag(owner), AllUserListsTag} {
-		if !f.rdb.SIsMember(ctx, f.keys.Tag(tag), f.keys.UserList(owner, 0, 20)).Val() {
+	raw := f.rdb.Get(ctx, key).Val()
+	if raw == "" || bytes.Contains([]byte(raw), []byte("secret notes")) {
+		t.Fatalf("page %q: missing, or notes in plain text", raw)
+	}
+	for _, tag := range []string{"user:" + group, "analyses"} {
+		if !f.rdb.SIsMember(ctx, f.keys.Tag(tag), key).Val() {
 			t.Errorf("page is not a member of tag %s", tag)
 		}
 	}
 }
 
-// Every write through the decorator is visible to the next ListByOwner.
-func TestReadThroughWritesInvalidateTheOwnersLists(t *testing.T) {
+// Every committed write, followed by ListInvalidation.Changed of its
+// owner (what the service and the Log do), is visible to the next read of
+// the owner's lists; another owner's lists stay cached.
+func TestListInvalidationChangedInvalidatesTheGroupsLists(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	rt := newOwnerLists(f.backend(), pg, PageOptions{TTL: time.Minute})
+	inv := NewListInvalidation(f.backend(), testResource)
 	ctx := context.Background()
-	owner := uuid.New()
+	owner, other := uuid.New(), uuid.New()
+	changed := func() {
+		t.Helper()
+		if err := inv.Changed(ctx, owner.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	seen := func(id uuid.UUID, title string) bool {
 		t.Helper()
 		// Prime, then read again: the second read is the one a stale cache would answer.
-		if _, err := rt.ListByOwner(ctx, owner, 0, 20); err != nil {
+		if _, err := rt.Get(ctx, owner.String(), 0, 20); err != nil {
 			t.Fatal(err)
 		}
-		p, err := rt.ListByOwner(ctx, owner, 0, 20)
+		p, _, err := rt.GetValue(ctx, owner.String(), 0, 20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,45 +111,77 @@ func TestReadThroughWritesInvalidateTheOwnersLists(t *testing.T) {
 		}
 		return false
 	}
-	a := repotest.NewAnalysis(owner, "created")
-	seen(uuid.Nil, "")
-	if _, err := rt.Create(ctx, &a); err != nil {
+	listsCreate(t, pg, other, "other")
+	if _, err := rt.Get(ctx, other.String(), 0, 20); err != nil {
 		t.Fatal(err)
 	}
+
+	a := repotest.NewAnalysis(owner, "created")
+	seen(uuid.Nil, "")
+	if _, err := pg.Create(ctx, &a); err != nil {
+		t.Fatal(err)
+	}
+	changed()
 	if !seen(a.ID, "created") {
 		t.Fatal("list after Create misses the analysis")
 	}
 	title := "updated"
-	if _, _, err := rt.Update(ctx, a.ID, domain.AnalysisPatch{Title: &title}, nil); err != nil {
+	if _, _, err := pg.Update(ctx, a.ID, domain.AnalysisPatch{Title: &title}, nil); err != nil {
 		t.Fatal(err)
 	}
+	changed()
 	if !seen(a.ID, "updated") {
 		t.Fatal("list after Update shows the old title")
 	}
-	if _, _, err := rt.Delete(ctx, a.ID, nil); err != nil {
+	if _, _, err := pg.Delete(ctx, a.ID, nil); err != nil {
 		t.Fatal(err)
 	}
+	changed()
 	if seen(a.ID, "updated") {
 		t.Fatal("list after Delete still shows the analysis")
 	}
 	bulk := repotest.NewAnalysis(owner, "bulk")
-	if _, _, err := rt.InsertMissing(ctx, []domain.Analysis{bulk}); err != nil {
+	if _, _, err := pg.InsertMissing(ctx, []domain.Analysis{bulk}); err != nil {
 		t.Fatal(err)
 	}
+	changed()
 	if !seen(bulk.ID, "bulk") {
 		t.Fatal("list after InsertMissing misses the analysis")
+	}
+	// A change of one group leaves the other groups' lists alone (the
+	// AllGroups tag is not invalidated by writes).
+	if r, err := rt.Get(ctx, other.String(), 0, 20); err != nil || r.Status != Hit {
+		t.Fatalf("another owner's list after the changes: %s, %v; want HIT", r.Status, err)
+	}
+}
+
+// ListInvalidation.Changed with Redis down returns the error (for the Log
+// to settle the change) and counts it under the resource.
+func TestListInvalidationRedisDownReturnsTheError(t *testing.T) {
+	f := newListsFixture(t)
+	reg := prometheus.NewRegistry()
+	b := f.backendOn(listsDeadRedis(t))
+	b.Metrics = NewMetrics(reg, quietLog)
+	inv := NewListInvalidation(b, testResource)
+	if err := inv.Changed(context.Background(), uuid.NewString()); err == nil {
+		t.Fatal("Changed with Redis down: nil error; the Log must learn the change was not applied")
+	}
+	labels := map[string]string{"resource": testResource.Kind, "pattern": PatternNamespace, "op": "invalidate_lists"}
+	if v := counterValue(t, reg, "cache_errors_total", labels); v != 1 {
+		t.Fatalf("cache_errors_total%v = %v, want 1", labels, v)
 	}
 }
 
 // A fill whose load raced a write and its tag invalidation must not put the
 // stale page back: the reader reads the tag generations, loads, then
 // (forced here) a writer updates and invalidates, then the reader fills.
-// Fails without the generation check in the fill script.
+// Fails without the generation check in the fill script (the stale page is
+// written) and when the generations are read after the load (it is served).
 func TestReadThroughFillRacingInvalidationIsDropped(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
-	inv := NewListInvalidation(f.rdb, f.keys, f.metrics)
+	rt := newOwnerLists(f.backend(), pg, PageOptions{TTL: time.Minute})
+	inv := NewListInvalidation(f.backend(), testResource)
 	ctx := context.Background()
 	owner := uuid.New()
 	a := listsCreate(t, pg, owner, "before")
@@ -190,13 +192,20 @@ func TestReadThroughFillRacingInvalidationIsDropped(t *testing.T) {
 		if _, _, err := pg.Update(ctx, a.ID, domain.AnalysisPatch{Title: &title}, nil); err != nil {
 			t.Error(err)
 		}
-		inv.AnalysesChanged(ctx, owner)
+		if err := inv.Changed(ctx, owner.String()); err != nil {
+			t.Error(err)
+		}
 	}
-	if p, err := rt.ListByOwner(ctx, owner, 0, 20); err != nil || p.Data[0].Title != "before" {
+	if p, _, err := rt.GetValue(ctx, owner.String(), 0, 20); err != nil || p.Data[0].Title != "before" {
 		t.Fatalf("racing read: %v (it loaded before the write)", err)
 	}
-	sctx, rs := WithStatus(ctx)
-	p, err := rt.ListByOwner(sctx, owner, 0, 20)
+	if rt.afterLoad != nil {
+		t.Fatal("the hook did not run")
+	}
+	if n := f.rdb.Exists(ctx, f.keys.GroupList(testResource.Kind, owner.String(), 0, 20)).Val(); n != 0 {
+		t.Fatal("the racing fill wrote its page after the invalidation")
+	}
+	p, rs, err := rt.GetValue(ctx, owner.String(), 0, 20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,26 +214,24 @@ func TestReadThroughFillRacingInvalidationIsDropped(t *testing.T) {
 	}
 }
 
-// A closed gate keeps user lists off Redis: a cached page is not served
+// A closed gate keeps group lists off Redis: a cached page is not served
 // until the invalidation log has been caught up, even a fresh one.
 func TestReadThroughClosedGateBypasses(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	rt := newOwnerLists(f.backend(), pg, PageOptions{TTL: time.Minute})
 	ctx := context.Background()
 	owner := uuid.New()
 	listsCreate(t, pg, owner, "one")
 	for want, s := range []Status{Miss, Hit} {
-		sctx, rs := WithStatus(ctx)
-		if _, err := rt.ListByOwner(sctx, owner, 0, 20); err != nil || rs.Status != s {
+		if rs, err := rt.Get(ctx, owner.String(), 0, 20); err != nil || rs.Status != s {
 			t.Fatalf("read %d: %s, %v; want %s", want, rs.Status, err, s)
 		}
 	}
 	f.gate.Close()
 	var calls atomic.Int64
 	f.rdb.AddHook(countCommands{&calls})
-	sctx, rs := WithStatus(ctx)
-	if _, err := rt.ListByOwner(sctx, owner, 0, 20); err != nil || rs.Status != Bypass {
+	if rs, err := rt.Get(ctx, owner.String(), 0, 20); err != nil || rs.Status != Bypass {
 		t.Fatalf("with the gate closed: %s, %v; want BYPASS", rs.Status, err)
 	}
 	if n := calls.Load(); n != 0 {
@@ -243,20 +250,21 @@ func (h countCommands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis
 	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
 }
 
+// With Redis down a read is served by the source with BYPASS, the same
+// bytes, and the Redis error is counted.
 func TestReadThroughRedisDown(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, listsDeadRedis(t), f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
+	rt := newOwnerLists(f.backendOn(listsDeadRedis(t)), pg, PageOptions{TTL: time.Minute})
 	ctx := context.Background()
 	owner := uuid.New()
-	a := repotest.NewAnalysis(owner, "down")
-	if _, err := rt.Create(ctx, &a); err != nil {
-		t.Fatalf("a write must succeed with Redis down: %v", err)
-	}
-	sctx, rs := WithStatus(ctx)
-	p, err := rt.ListByOwner(sctx, owner, 0, 20)
+	a := listsCreate(t, pg, owner, "down")
+	p, rs, err := rt.GetValue(ctx, owner.String(), 0, 20)
 	if err != nil || rs.Status != Bypass || len(p.Data) != 1 || p.Data[0].ID != a.ID {
 		t.Fatalf("read with Redis down: %s %+v %v; want BYPASS from Postgres", rs.Status, p, err)
+	}
+	if !bytes.Equal(rs.Body, p.AppendJSON(nil)) {
+		t.Fatalf("BYPASS body %s, want the page's", rs.Body)
 	}
 	if _, _, errs := f.metrics.Totals(); errs == 0 {
 		t.Fatal("Redis errors were not counted")
@@ -269,23 +277,24 @@ func TestReadThroughRedisDown(t *testing.T) {
 func TestReadThroughPageOutlivingItsTagSetIsNotServed(t *testing.T) {
 	f := newListsFixture(t)
 	pg := listsPostgres(t)
-	rt := NewReadThrough(pg, f.rdb, f.keys, f.codec, f.metrics, f.gate, time.Minute, 0)
-	inv := NewListInvalidation(f.rdb, f.keys, f.metrics)
+	rt := newOwnerLists(f.backend(), pg, PageOptions{TTL: time.Minute})
+	inv := NewListInvalidation(f.backend(), testResource)
 	ctx := context.Background()
 	owner := uuid.New()
 	a := listsCreate(t, pg, owner, "before")
-	if _, err := rt.ListByOwner(ctx, owner, 0, 20); err != nil {
+	if _, err := rt.Get(ctx, owner.String(), 0, 20); err != nil {
 		t.Fatal(err)
 	}
-	f.rdb.Del(ctx, f.keys.Tag(UserTag(owner)), f.keys.Tag(AllUserListsTag))
+	f.rdb.Del(ctx, f.keys.Tag(testResource.GroupTag(owner.String())), f.keys.Tag(testResource.AllGroups))
 
 	title := "after"
 	if _, _, err := pg.Update(ctx, a.ID, domain.AnalysisPatch{Title: &title}, nil); err != nil {
 		t.Fatal(err)
 	}
-	inv.AnalysesChanged(ctx, owner)
-	sctx, rs := WithStatus(ctx)
-	p, err := rt.ListByOwner(sctx, owner, 0, 20)
+	if err := inv.Changed(ctx, owner.String()); err != nil {
+		t.Fatal(err)
+	}
+	p, rs, err := rt.GetValue(ctx, owner.String(), 0, 20)
 	if err != nil {
 		t.Fatal(err)
 	}

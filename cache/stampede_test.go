@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/internal/testenv"
@@ -32,7 +33,7 @@ func newStampedeProcess(t *testing.T, opt StampedeOptions, hooks stampedeHooks) 
 	}
 	rdb := redis.NewClient(ropt)
 	m := NewMetrics(nil, nil)
-	g := NewStampedeGuard(rdb, Keys{Prefix: env.RedisPrefix}, m, nil, opt)
+	g := NewStampedeGuard(Backend{Redis: rdb, Keys: Keys{Prefix: env.RedisPrefix}, Metrics: m}, opt)
 	g.hooks = hooks
 	t.Cleanup(func() {
 		g.Close()
@@ -613,12 +614,15 @@ func TestStampedeXFetchRecomputesEarly(t *testing.T) {
 	}
 }
 
-// Redis unreachable: computed directly, answered BYPASS, the error counted.
+// Redis unreachable: computed directly, answered BYPASS, the error counted
+// under the guard's resource label.
 func TestStampedeRedisDownBypasses(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer rdb.Close()
-	m := NewMetrics(nil, nil)
-	g := NewStampedeGuard(rdb, Keys{Prefix: testenv.Get(t).RedisPrefix}, m, nil, StampedeOptions{})
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, quietLog)
+	g := NewStampedeGuard(Backend{Redis: rdb, Keys: Keys{Prefix: testenv.Get(t).RedisPrefix}, Metrics: m, Logger: quietLog},
+		StampedeOptions{Resource: "stats"})
 	defer g.Close()
 	res, err := g.Get(context.Background(), stampedeKey(t), func(context.Context) ([]byte, error) { return []byte(`1`), nil })
 	if err != nil || res.Status != Bypass || string(res.Body) != `1` {
@@ -629,6 +633,14 @@ func TestStampedeRedisDownBypasses(t *testing.T) {
 	}
 	if m.Computations.Load() != 1 {
 		t.Errorf("computations = %d, want 1", m.Computations.Load())
+	}
+	lookups := map[string]string{"resource": "stats", "pattern": PatternStampede, "result": string(Bypass)}
+	if v := counterValue(t, reg, "cache_lookups_total", lookups); v != 1 {
+		t.Errorf("cache_lookups_total%v = %v, want 1", lookups, v)
+	}
+	errs := map[string]string{"resource": "stats", "pattern": PatternStampede, "op": "get"}
+	if v := counterValue(t, reg, "cache_errors_total", errs); v != 1 {
+		t.Errorf("cache_errors_total%v = %v, want 1", errs, v)
 	}
 }
 

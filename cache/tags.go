@@ -164,7 +164,8 @@ return {#m, d}`)
 // Invalidate removes every member of each tag and returns how many of them
 // still existed (the entries actually deleted). Generations are bumped
 // before any member is removed, so a fill in flight aborts. On a Redis error
-// it returns the error; callers that must not fail use InvalidateOrDefer.
+// it returns the error (a write's list invalidation goes through
+// ListInvalidation instead, settled by the Log).
 func (t *Tags) Invalidate(ctx context.Context, tags ...string) (int64, error) {
 	return t.invalidate(ctx, nil, tags)
 }

@@ -30,7 +30,7 @@ func fillTagged(t *testing.T, f *listsFixture, tg *Tags, key string, ttl time.Du
 
 func TestTagSetOutlivesItsLongestMember(t *testing.T) {
 	f := newListsFixture(t)
-	tg := NewTags(f.rdb, f.keys, f.metrics)
+	tg := NewTags(f.backend())
 	ctx := context.Background()
 	set := f.keys.Tag("t")
 
@@ -57,7 +57,7 @@ func TestTagSetOutlivesItsLongestMember(t *testing.T) {
 // Fails when the invalidation reads the members and then deletes the set.
 func TestTagInvalidationNeverOrphansAMemberAddedMeanwhile(t *testing.T) {
 	f := newListsFixture(t)
-	tg := NewTags(f.rdb, f.keys, f.metrics)
+	tg := NewTags(f.backend())
 	ctx := context.Background()
 	const n = tagBatch*2 + 7
 	for i := range n {
@@ -91,7 +91,7 @@ func TestTagInvalidationNeverOrphansAMemberAddedMeanwhile(t *testing.T) {
 
 func TestTagInvalidationCountsMembersThatExisted(t *testing.T) {
 	f := newListsFixture(t)
-	tg := NewTags(f.rdb, f.keys, f.metrics)
+	tg := NewTags(f.backend())
 	ctx := context.Background()
 	for i := range 3 {
 		fillTagged(t, f, tg, f.keys.Prefix+"k"+strconv.Itoa(i), time.Minute, "a", "b")
@@ -107,7 +107,7 @@ func TestTagInvalidationCountsMembersThatExisted(t *testing.T) {
 
 func TestTagFillAbortsWhenAGenerationChanged(t *testing.T) {
 	f := newListsFixture(t)
-	tg := NewTags(f.rdb, f.keys, f.metrics)
+	tg := NewTags(f.backend())
 	ctx := context.Background()
 	key := f.keys.Prefix + "v"
 	ok, err := tg.fill(ctx, key, []byte("x"), time.Minute, []string{"t"}, []string{"0"})
@@ -157,7 +157,7 @@ func fillSet(t *testing.T, f *listsFixture, set string, live bool) {
 
 func TestTagSetFullOfLiveMembersIsInvalidated(t *testing.T) {
 	f := newListsFixture(t)
-	tg := NewTags(f.rdb, f.keys, f.metrics)
+	tg := NewTags(f.backend())
 	ctx := context.Background()
 	set := f.keys.Tag("big")
 	fillSet(t, f, set, true)
@@ -176,7 +176,7 @@ func TestTagSetFullOfLiveMembersIsInvalidated(t *testing.T) {
 // prunes those instead of dropping every live page of the tag.
 func TestTagSetFullOfExpiredMembersIsPrunedNotInvalidated(t *testing.T) {
 	f := newListsFixture(t)
-	tg := NewTags(f.rdb, f.keys, f.metrics)
+	tg := NewTags(f.backend())
 	ctx := context.Background()
 	set := f.keys.Tag("big")
 	fillSet(t, f, set, false)

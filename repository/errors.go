@@ -61,13 +61,18 @@ func pgCode(err error) string {
 	return ""
 }
 
-// translate turns a driver error into the domain's vocabulary: connection
-// failures become EUNAVAILABLE, a taken id ECONFLICT, other constraint
-// violations EINVALID, and anything
-// else is wrapped with what was being done (op, e.g. "get analysis <id>").
-// A cancelled or expired caller context is returned wrapped but with its
-// identity intact, so callers can tell "client went away" from an outage.
-func translate(op string, err error) error {
+// translate is Translate for analyses.
+func translate(op string, err error) error { return Translate("Analysis", op, err) }
+
+// Translate turns a driver error of a statement on entity ("Analysis",
+// "Project") into the domain's vocabulary: connection failures become
+// EUNAVAILABLE, a taken id ECONFLICT ("{entity} already exists"), other
+// constraint violations EINVALID ("{entity} violates a constraint"), and
+// anything else is wrapped with what was being done (op, e.g. "get analysis
+// <id>"). A cancelled or expired caller context is returned wrapped but with
+// its identity intact, so callers can tell "client went away" from an
+// outage. Every store of the service translates its errors with it.
+func Translate(entity, op string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -83,9 +88,9 @@ func translate(op string, err error) error {
 	}
 	switch pgCode(err) {
 	case sqlstateCheckViolation, sqlstateNotNullViolation:
-		return domain.Wrap(domain.EINVALID, "Analysis violates a constraint", fmt.Errorf("%s: %w", op, err))
+		return domain.Wrap(domain.EINVALID, entity+" violates a constraint", fmt.Errorf("%s: %w", op, err))
 	case sqlstateUniqueViolation: // the only unique constraint is the id
-		return domain.Wrap(domain.ECONFLICT, "Analysis already exists", fmt.Errorf("%s: %w", op, err))
+		return domain.Wrap(domain.ECONFLICT, entity+" already exists", fmt.Errorf("%s: %w", op, err))
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }

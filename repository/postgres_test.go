@@ -264,6 +264,17 @@ func TestTranslate(t *testing.T) {
 	}
 }
 
+// TestTranslateNamesTheEntity: another resource's store gets its own
+// messages ("Project already exists"), not the analyses'.
+func TestTranslateNamesTheEntity(t *testing.T) {
+	for code, want := range map[string]string{"23505": "Project already exists", "23514": "Project violates a constraint"} {
+		var de *domain.Error
+		if err := Translate("Project", "create project 1", &pgconn.PgError{Code: code}); !errors.As(err, &de) || de.Message != want {
+			t.Errorf("Translate(Project, %s) = %v, want the message %q", code, err, want)
+		}
+	}
+}
+
 // TestTagsRoundTrip stores tags that need quoting in Postgres' array text
 // format and reads them back unchanged.
 func TestTagsRoundTrip(t *testing.T) {

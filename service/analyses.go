@@ -22,10 +22,9 @@ import (
 // change is applied), so no read started after the write answered returns
 // older data, from any process.
 type Analyses struct {
-	repo  domain.AnalysisRepository
-	aside *cache.Aside
-	lists cache.ChangeListener
-	log   *cache.Log
+	repo   domain.AnalysisRepository
+	aside  *cache.Aside
+	writes *cache.WriteThrough
 }
 
 // AnalysisResource is how the cache holds analyses: entries
@@ -35,11 +34,11 @@ var AnalysisResource = cache.Resource{Kind: domain.AnalysisKind, Lists: "analyse
 
 // NewAnalyses returns the use cases on repo, caching single analyses in
 // aside (of AnalysisResource), telling lists about every change and
-// settling each change in log, which it makes track analyses (Track). lists
-// and log must not be nil.
+// settling each change in log, which it makes track analyses. lists and log
+// must not be nil.
 func NewAnalyses(repo domain.AnalysisRepository, aside *cache.Aside, lists cache.ChangeListener, log *cache.Log) *Analyses {
-	s := &Analyses{repo: repo, aside: aside, lists: lists, log: log}
-	log.Track(aside, lists, s.stored)
+	s := &Analyses{repo: repo, aside: aside}
+	s.writes = cache.NewWriteThrough(aside, lists, log, s.stored)
 	return s
 }
 
@@ -82,13 +81,7 @@ func (s *Analyses) Create(ctx context.Context, a *domain.Analysis) (*domain.Anal
 // writeThrough writes a (just committed) through to its entry and
 // invalidates its owner's lists, settling change in the log.
 func (s *Analyses) writeThrough(ctx context.Context, a *domain.Analysis, change domain.Change) {
-	s.log.Commit(ctx, func(ctx context.Context) error {
-		return both(ctx, func(ctx context.Context) error {
-			return s.aside.Set(ctx, a.ID.String(), a.Version, a.AppendJSON(nil))
-		}, func(ctx context.Context) error {
-			return s.lists.Changed(ctx, a.OwnerID.String())
-		})
-	}, change.ID)
+	s.writes.Written(ctx, change.ID, a.ID.String(), a.OwnerID.String(), a.Version, a.AppendJSON(nil))
 }
 
 // Get returns the exact AnalysisPublic body of id and its version, from
@@ -143,29 +136,6 @@ func (s *Analyses) Delete(ctx context.Context, id uuid.UUID, ifMatch *int64) err
 	if err != nil {
 		return fmt.Errorf("delete analysis %s: %w", id, err)
 	}
-	s.log.Commit(ctx, func(ctx context.Context) error {
-		return both(ctx, func(ctx context.Context) error {
-			return s.aside.Tombstone(ctx, id.String(), old.Version)
-		}, func(ctx context.Context) error {
-			return s.lists.Changed(ctx, old.OwnerID.String())
-		})
-	}, change.ID)
+	s.writes.Deleted(ctx, change.ID, id.String(), old.OwnerID.String(), old.Version)
 	return nil
-}
-
-// both runs the entry's write and the lists' invalidation of one change at
-// once (they touch different keys, so their order does not matter): a
-// write answers after one Redis round trip instead of two. Both are always
-// tried, since what reaches Redis narrows what the log must redo, and both
-// errors are returned.
-func both(ctx context.Context, entry, lists func(context.Context) error) error {
-	var listsErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		listsErr = lists(ctx)
-	}()
-	entryErr := entry(ctx)
-	<-done
-	return errors.Join(entryErr, listsErr)
 }
