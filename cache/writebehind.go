@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,7 @@ import (
 
 // WriteBehind is write-behind ingest of one resource's entities through a
 // Redis Stream (docs/write-behind.md; keys "wb:{Kind}:stream" and
-// "wb:{Kind}:dead"). Its guarantees:
+// "wb:{Kind}:dead" by default, WriteBehindOptions.Streams). Its guarantees:
 //
 //   - Accepted means durable in Redis: Enqueue writes every entity to its
 //     cache key "{Kind}:{id}" (with a TTL) and appends it to the stream in
@@ -181,16 +182,34 @@ type WriteBehindOptions struct {
 	// the parent of the batch's statements and of its settle's Redis calls
 	// (default: a no-op tracer).
 	Tracer trace.Tracer
+	// Streams is the logical prefix of the resource's two streams,
+	// "{Streams}stream" and "{Streams}dead" (default "wb:{Kind}:"). It always
+	// starts with "wb:" (prepended when missing), which invalidation never
+	// deletes. Analyses keep "wb:" (streams "wb:stream" and "wb:dead"), so the
+	// entries a running deployment accepted stay where its flushers read them.
+	Streams string
 }
 
 // wbGroup is the consumer group of every flusher of a stream.
 const wbGroup = "flushers"
 
-// streamKey is the write-behind stream of kind: "wb:{kind}:stream".
-func streamKey(k Keys, kind string) string { return k.Prefix + "wb:" + kind + ":stream" }
+// streamsOf returns the logical stream prefix of kind: Streams, or "wb:{kind}:".
+func streamsOf(opt WriteBehindOptions, kind string) string {
+	p := opt.Streams
+	if p == "" {
+		p = "wb:" + kind + ":"
+	}
+	if !strings.HasPrefix(p, "wb:") {
+		p = "wb:" + p
+	}
+	return p
+}
 
-// deadLetterKey is the dead-letter stream of kind: "wb:{kind}:dead".
-func deadLetterKey(k Keys, kind string) string { return k.Prefix + "wb:" + kind + ":dead" }
+// streamKey is the write-behind stream under the stream prefix: "{streams}stream".
+func streamKey(k Keys, streams string) string { return k.Prefix + streams + "stream" }
+
+// deadLetterKey is the dead-letter stream under the stream prefix: "{streams}dead".
+func deadLetterKey(k Keys, streams string) string { return k.Prefix + streams + "dead" }
 
 // NewWriteBehind returns the WriteBehind of resource on b: it enqueues on
 // b.Redis, flushes into store, reads entities with ent, and tells lists
@@ -227,7 +246,7 @@ func NewWriteBehind[T any](b Backend, resource Resource, store BulkStore[T], ent
 	return &WriteBehind[T]{
 		rdb: b.Redis, keys: b.Keys, codec: b.Codec, resource: resource, store: store, ent: ent, lists: lists,
 		metrics: b.Metrics, log: b.Logger, opt: opt,
-		stream: streamKey(b.Keys, resource.Kind), dead: deadLetterKey(b.Keys, resource.Kind),
+		stream: streamKey(b.Keys, streamsOf(opt, resource.Kind)), dead: deadLetterKey(b.Keys, streamsOf(opt, resource.Kind)),
 	}
 }
 

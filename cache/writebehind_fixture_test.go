@@ -162,8 +162,12 @@ func wbIDs(items []domain.Analysis) []uuid.UUID {
 func (f *wbFixture) key(id uuid.UUID) string { return f.keys.Entity(wbResource.Kind, id.String()) }
 
 // stream and dead are the analyses' write-behind streams.
-func (f *wbFixture) stream() string { return streamKey(f.keys, wbResource.Kind) }
-func (f *wbFixture) dead() string   { return deadLetterKey(f.keys, wbResource.Kind) }
+func (f *wbFixture) stream() string {
+	return streamKey(f.keys, streamsOf(WriteBehindOptions{}, wbResource.Kind))
+}
+func (f *wbFixture) dead() string {
+	return deadLetterKey(f.keys, streamsOf(WriteBehindOptions{}, wbResource.Kind))
+}
 
 // rowCount counts the rows of ids in Postgres (ids are the primary key, so
 // len(ids) means each exactly once).

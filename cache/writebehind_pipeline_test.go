@@ -132,3 +132,20 @@ func TestWriteBehindPipelineKeepsBatchFetchedAheadOfFailure(t *testing.T) {
 		t.Fatal("entries left in the stream")
 	}
 }
+
+// TestWriteBehindStreamNames: each resource gets its own pair of streams
+// by default, always under "wb:" (never deleted by invalidation), and
+// analyses keep the names of every earlier release.
+func TestWriteBehindStreamNames(t *testing.T) {
+	k := Keys{Prefix: "app:"}
+	for _, c := range []struct{ streams, kind, stream, dead string }{
+		{"", "project", "app:wb:project:stream", "app:wb:project:dead"},
+		{"wb:", "analysis", "app:wb:stream", "app:wb:dead"},
+		{"bulk:", "analysis", "app:wb:bulk:stream", "app:wb:bulk:dead"},
+	} {
+		p := streamsOf(WriteBehindOptions{Streams: c.streams}, c.kind)
+		if s, d := streamKey(k, p), deadLetterKey(k, p); s != c.stream || d != c.dead {
+			t.Errorf("Streams %q, kind %q: %s and %s, want %s and %s", c.streams, c.kind, s, d, c.stream, c.dead)
+		}
+	}
+}

@@ -166,6 +166,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ClaimIdle: cfg.WriteBehindClaimIdle, EntryTTL: cfg.CacheTTL, MaxPending: cfg.WriteBehindMaxPending,
 		MaxAttempts: cfg.WriteBehindMaxAttempts, Consumer: hostname + "-" + strconv.Itoa(os.Getpid()),
 		Jitter: cfg.CacheTTLJitter, Log: changes, Tracer: tracing.Tracer(cacheTracer),
+		Streams: "wb:", // the streams of every release so far: "wb:stream", "wb:dead"
 	})
 	invalidator := cache.NewInvalidator(backend, service.AnalysisResource.Lists)
 

@@ -381,7 +381,7 @@ func TestEveryPatternOnRedisCluster(t *testing.T) {
 	if left := scanCount(t, cc, prefix+"analysis:*"); left != 0 {
 		t.Fatalf("%d analysis keys left after the pattern invalidation", left)
 	}
-	if n, err := cc.Exists(ctx, prefix+"wb:analysis:stream").Result(); err != nil || n != 1 {
+	if n, err := cc.Exists(ctx, prefix+"wb:stream").Result(); err != nil || n != 1 {
 		t.Fatalf("the write-behind stream must survive a pattern invalidation: %d %v", n, err)
 	}
 	get(t, base+"/api/v1/analyses/"+accepted.IDs[0], 200, "MISS")

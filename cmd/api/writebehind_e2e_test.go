@@ -82,7 +82,7 @@ func TestWriteBehindSurvivesKill9(t *testing.T) {
 	ctx := context.Background()
 	rdb := redis.NewClient(mustRedisOptions(t, env.RedisURL))
 	defer rdb.Close()
-	stream := prefix + "wb:analysis:stream"
+	stream := prefix + "wb:stream"
 	backlog := rdb.XLen(ctx, stream).Val()
 	onDead := rdb.XPending(ctx, stream, "flushers").Val()
 	t.Logf("kill -9 after %d ids accepted: %d not yet in Postgres, %d delivered to the dead consumer", len(accepted), backlog, onDead.Count)
