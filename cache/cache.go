@@ -174,8 +174,9 @@ type Metrics struct {
 	// Stampede counters (CacheStats.stampede).
 	Computations, Coalesced, LockTimeouts atomic.Int64
 
-	wbFlushed, wbRetried, wbDead          prometheus.Counter
-	computations, coalesced, lockTimeouts prometheus.Counter
+	// by resource
+	wbFlushed, wbRetried, wbDead          *prometheus.CounterVec
+	computations, coalesced, lockTimeouts *prometheus.CounterVec
 }
 
 // NewMetrics registers the cache metrics on reg (nil: a private registry,
@@ -187,8 +188,8 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 	if log == nil {
 		log = slog.Default()
 	}
-	counter := func(name, help string) prometheus.Counter {
-		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	counter := func(name, help string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"resource"})
 		reg.MustRegister(c)
 		return c
 	}
@@ -200,12 +201,12 @@ func NewMetrics(reg prometheus.Registerer, log *slog.Logger) *Metrics {
 			Name: "cache_errors_total", Help: "Redis errors by resource, pattern and operation.",
 		}, []string{"resource", "pattern", "op"}),
 		log:          log,
-		wbFlushed:    counter("write_behind_flushed_total", "Write-behind entries committed to Postgres."),
-		wbRetried:    counter("write_behind_retried_total", "Write-behind flush attempts that failed and will be retried."),
-		wbDead:       counter("write_behind_dead_lettered_total", "Write-behind entries moved to the dead-letter stream."),
-		computations: counter("stampede_computations_total", "Expensive computations actually run."),
-		coalesced:    counter("stampede_coalesced_total", "Requests served by another request's computation."),
-		lockTimeouts: counter("stampede_lock_timeouts_total", "Waits for another computation that timed out."),
+		wbFlushed:    counter("write_behind_flushed_total", "Write-behind entries committed to the store, by resource."),
+		wbRetried:    counter("write_behind_retried_total", "Write-behind flush attempts that failed and will be retried, by resource."),
+		wbDead:       counter("write_behind_dead_lettered_total", "Write-behind entries moved to the dead-letter stream, by resource."),
+		computations: counter("stampede_computations_total", "Expensive computations actually run, by resource."),
+		coalesced:    counter("stampede_coalesced_total", "Requests served by another request's computation, by resource."),
+		lockTimeouts: counter("stampede_lock_timeouts_total", "Waits for another computation that timed out, by resource."),
 	}
 	reg.MustRegister(m.lookups, m.errors)
 	return m
@@ -239,23 +240,41 @@ func (m *Metrics) Error(ctx context.Context, resource, pattern, op, key string, 
 		slog.String("resource", resource), slog.String("pattern", pattern), slog.String("op", op), slog.String("key", key), slog.Any("error", err))
 }
 
-// Flushed counts n write-behind entries committed to Postgres.
-func (m *Metrics) Flushed(n int) { m.WBFlushed.Add(int64(n)); m.wbFlushed.Add(float64(n)) }
+// Flushed counts n write-behind entries of resource committed to its store.
+func (m *Metrics) Flushed(resource string, n int) {
+	m.WBFlushed.Add(int64(n))
+	m.wbFlushed.WithLabelValues(resource).Add(float64(n))
+}
 
-// Retried counts one failed flush attempt that will be retried.
-func (m *Metrics) Retried(n int) { m.WBRetried.Add(int64(n)); m.wbRetried.Add(float64(n)) }
+// Retried counts n entries of resource whose flush failed and will be retried.
+func (m *Metrics) Retried(resource string, n int) {
+	m.WBRetried.Add(int64(n))
+	m.wbRetried.WithLabelValues(resource).Add(float64(n))
+}
 
-// DeadLettered counts n entries moved to the dead-letter stream.
-func (m *Metrics) DeadLettered(n int) { m.WBDeadLettered.Add(int64(n)); m.wbDead.Add(float64(n)) }
+// DeadLettered counts n entries of resource moved to the dead-letter stream.
+func (m *Metrics) DeadLettered(resource string, n int) {
+	m.WBDeadLettered.Add(int64(n))
+	m.wbDead.WithLabelValues(resource).Add(float64(n))
+}
 
-// Computed counts one expensive computation actually run.
-func (m *Metrics) Computed() { m.Computations.Add(1); m.computations.Inc() }
+// Computed counts one expensive computation of resource actually run.
+func (m *Metrics) Computed(resource string) {
+	m.Computations.Add(1)
+	m.computations.WithLabelValues(resource).Inc()
+}
 
-// CoalescedOne counts one request served by another request's computation.
-func (m *Metrics) CoalescedOne() { m.Coalesced.Add(1); m.coalesced.Inc() }
+// CoalescedOne counts one request of resource served by another request's computation.
+func (m *Metrics) CoalescedOne(resource string) {
+	m.Coalesced.Add(1)
+	m.coalesced.WithLabelValues(resource).Inc()
+}
 
-// LockTimeout counts one wait for another computation that timed out.
-func (m *Metrics) LockTimeout() { m.LockTimeouts.Add(1); m.lockTimeouts.Inc() }
+// LockTimeout counts one wait of resource for another computation that timed out.
+func (m *Metrics) LockTimeout(resource string) {
+	m.LockTimeouts.Add(1)
+	m.lockTimeouts.WithLabelValues(resource).Inc()
+}
 
 // Totals returns hits (HIT and STALE), misses and Redis errors since start.
 func (m *Metrics) Totals() (hits, misses, errors int64) {

@@ -274,7 +274,7 @@ func (g *StampedeGuard) coalesce(ctx context.Context, logical string, run func(c
 	}
 	out := r.Val.(fillResult)
 	if out.waited || (out.computed && out.leader != me) {
-		g.metrics.CoalescedOne()
+		g.metrics.CoalescedOne(g.opt.Resource)
 	}
 	g.metrics.Lookup(g.opt.Resource, PatternStampede, out.res.Status)
 	return out.res, nil
@@ -322,7 +322,7 @@ func (g *StampedeGuard) fill(ctx context.Context, logical string, compute func(c
 		}
 		break // waitTimedOut
 	}
-	g.metrics.LockTimeout()
+	g.metrics.LockTimeout(g.opt.Resource)
 	g.log.LogAttrs(ctx, slog.LevelWarn, "stampede wait timed out; computing without the lock",
 		slog.String("key", key), slog.Duration("wait_timeout", g.opt.WaitTimeout))
 	body, computedAt, delta, err := g.run(ctx, compute)
@@ -421,7 +421,7 @@ func (g *StampedeGuard) run(ctx context.Context, compute func(context.Context) (
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
-	g.metrics.Computed()
+	g.metrics.Computed(g.opt.Resource)
 	return body, computedAt, g.opt.Now().Sub(computedAt), err
 }
 

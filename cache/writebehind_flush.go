@@ -424,7 +424,7 @@ func (w *WriteBehind[T]) settle(ctx context.Context, r wbRound[T], notifyAll boo
 	if err != nil {
 		return 0, w.redisFailed(ctx, "settle", fmt.Errorf("acknowledge %d committed entries: %w", len(ok), err))
 	}
-	w.metrics.Flushed(n)
+	w.metrics.Flushed(w.resource.Kind, n)
 	return n, nil
 }
 
@@ -444,7 +444,7 @@ func (w *WriteBehind[T]) reject(ctx context.Context, e wbEntry[T]) error {
 	}
 	attempts := pending[0].RetryCount
 	if attempts < int64(w.opt.MaxAttempts) {
-		w.metrics.Retried(1)
+		w.metrics.Retried(w.resource.Kind, 1)
 		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind entry failed; will retry",
 			slog.String("stream_id", e.StreamID), slog.String("id", e.ID), slog.Int64("attempts", attempts), slog.Any("error", e.Err))
 		return nil
@@ -460,7 +460,7 @@ func (w *WriteBehind[T]) reject(ctx context.Context, e wbEntry[T]) error {
 		return w.redisFailed(ctx, "dead-letter", err)
 	}
 	if moved == 1 {
-		w.metrics.DeadLettered(1)
+		w.metrics.DeadLettered(w.resource.Kind, 1)
 		w.log.LogAttrs(ctx, slog.LevelError, "write-behind entry dead-lettered",
 			slog.String("stream_id", e.StreamID), slog.String("id", e.ID), slog.String("dead_letter", w.dead),
 			slog.Int64("attempts", attempts), slog.Any("error", e.Err))

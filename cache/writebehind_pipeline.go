@@ -130,7 +130,7 @@ func (w *WriteBehind[T]) flushBatch(ctx context.Context, entries []wbEntry[T], r
 		if err == nil {
 			return total, nil
 		}
-		w.metrics.Retried(len(entries) - c.committed())
+		w.metrics.Retried(w.resource.Kind, len(entries) - c.committed())
 		if !retry || ctx.Err() != nil {
 			return total, err
 		}
@@ -214,7 +214,7 @@ func (w *WriteBehind[T]) settleCommit(ctx context.Context, c wbCommit[T], retry 
 		if err == nil || !retry || ctx.Err() != nil {
 			return total, err
 		}
-		w.metrics.Retried(max(c.committed()-n, 0))
+		w.metrics.Retried(w.resource.Kind, max(c.committed()-n, 0))
 		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind settle failed; retrying",
 			slog.Int("entries", c.committed()), slog.Int("attempt", attempt+1), slog.Any("error", err))
 		if !wbSleep(ctx, bo.next(w.opt.FlushInterval)) {
