@@ -42,7 +42,7 @@ func benchRedis(b *testing.B) (cache.Client, string) {
 	}
 	rdb := redis.NewClient(opt)
 	b.Cleanup(func() { _ = rdb.Close() })
-	key := cache.Keys{Prefix: env.RedisPrefix}.Analysis(fixedID)
+	key := cache.Keys{Prefix: env.RedisPrefix}.Entity("analysis", fixedID.String())
 	if err := rdb.Set(context.Background(), key, sampleBody, 0).Err(); err != nil {
 		b.Fatal(err)
 	}

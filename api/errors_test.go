@@ -19,7 +19,7 @@ func TestAdminCacheUnavailable(t *testing.T) {
 	for _, r := range []req{
 		{method: "GET", path: "/api/v1/cache/stats", headers: []string{auth}},
 		jsonReq("POST", "/api/v1/cache/invalidate", `{"keys":["analysis:1"]}`, auth),
-		jsonReq("POST", "/api/v1/cache/invalidate", `{"pattern":"ulist:*"}`, auth),
+		jsonReq("POST", "/api/v1/cache/invalidate", `{"pattern":"analysis-list:*"}`, auth),
 		jsonReq("POST", "/api/v1/cache/invalidate", `{"tags":["analyses"]}`, auth),
 		jsonReq("POST", "/api/v1/cache/invalidate", `{"namespace":"analyses"}`, auth),
 	} {

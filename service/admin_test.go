@@ -38,7 +38,7 @@ func TestAdminInvalidateDropsTheSelectedLists(t *testing.T) {
 	s := newListsStack(t, nil)
 	ctx := context.Background()
 	owner := uuid.New()
-	admin := NewAdmin(s.metrics, cache.NewInvalidator(s.rdb, s.keys, s.metrics, cache.NewTags(s.rdb, s.keys, s.metrics)), nil)
+	admin := NewAdmin(s.metrics, cache.NewInvalidator(s.backend, AnalysisResource.Lists), nil)
 	read := func() cache.Status {
 		r, err := s.lists.ListByOwner(ctx, owner, 0, 20)
 		if err != nil {
@@ -47,14 +47,14 @@ func TestAdminInvalidateDropsTheSelectedLists(t *testing.T) {
 		return r.Status
 	}
 	read()
-	n, err := admin.Invalidate(ctx, cache.Selector{Tags: []string{cache.UserTag(owner)}})
+	n, err := admin.Invalidate(ctx, cache.Selector{Tags: []string{AnalysisResource.GroupTag(owner.String())}})
 	if err != nil || n != 1 {
 		t.Fatalf("Invalidate(tag) = %d, %v; want 1", n, err)
 	}
 	if st := read(); st != cache.Miss {
 		t.Fatalf("after invalidating the tag: %s, want MISS", st)
 	}
-	pattern := "ulist:" + owner.String() + ":*"
+	pattern := "analysis-list:" + owner.String() + ":*"
 	if n, err := admin.Invalidate(ctx, cache.Selector{Pattern: &pattern}); err != nil || n != 1 {
 		t.Fatalf("Invalidate(pattern) = %d, %v; want 1", n, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -64,8 +63,9 @@ func newAnalysesFixture(t *testing.T, rdb *redis.Client, opt cache.AsideOptions)
 		keys:    cache.Keys{Prefix: env.RedisPrefix + "svc:"},
 		metrics: cache.NewMetrics(nil, nil), gate: &cache.Gate{}, lists: &recordingLists{},
 	}
-	aside := cache.NewAside(rdb, f.keys, codec, f.metrics, f.gate, opt)
-	f.svc = NewAnalyses(f.repo, aside, f.keys, f.lists, cache.NewLog(pg, f.gate, aside, f.lists, f.keys, f.metrics, nil, cache.LogOptions{}))
+	b := cache.Backend{Redis: rdb, Keys: f.keys, Codec: codec, Metrics: f.metrics, Gate: f.gate}
+	aside := cache.NewAside(b, AnalysisResource, opt)
+	f.svc = NewAnalyses(f.repo, aside, f.lists, cache.NewLog(pg, b, cache.LogOptions{}))
 	return f
 }
 
@@ -85,13 +85,14 @@ func (g *gatedRepo) Update(ctx context.Context, id uuid.UUID, p domain.AnalysisP
 }
 
 // recordingLists is the ChangeListener of these tests: it records the
-// owners it was told about (the list caches are tested in their own files).
+// groups (owners) it was told about (the list caches are tested in their
+// own files).
 type recordingLists struct {
 	mu     sync.Mutex
-	owners []uuid.UUID
+	owners []string
 }
 
-func (r *recordingLists) AnalysesChanged(_ context.Context, owners ...uuid.UUID) error {
+func (r *recordingLists) Changed(_ context.Context, owners ...string) error {
 	r.mu.Lock()
 	r.owners = append(r.owners, owners...)
 	r.mu.Unlock()
@@ -103,7 +104,7 @@ func (r *recordingLists) count(owner uuid.UUID) int {
 	defer r.mu.Unlock()
 	n := 0
 	for _, o := range r.owners {
-		if o == owner {
+		if o == owner.String() {
 			n++
 		}
 	}
@@ -118,7 +119,7 @@ func newAnalysis(owner uuid.UUID) *domain.Analysis {
 // cached returns the decoded entry of id in Redis.
 func (f *analysesFixture) cached(t *testing.T, id uuid.UUID) cache.Entry {
 	t.Helper()
-	raw, err := f.rdb.Get(context.Background(), f.keys.Analysis(id)).Bytes()
+	raw, err := f.rdb.Get(context.Background(), f.keys.Entity("analysis", id.String())).Bytes()
 	if err != nil {
 		t.Fatalf("GET entry of %s: %v", id, err)
 	}
@@ -326,7 +327,7 @@ func TestAnalysesConcurrentPatchesAndReads(t *testing.T) {
 		wg.Go(func() { // a reader per writer, racing fills against the writes
 			<-start
 			for range rounds {
-				if _, err := f.rdb.Unlink(ctx, f.keys.Analysis(a.ID)).Result(); err != nil {
+				if _, err := f.rdb.Unlink(ctx, f.keys.Entity("analysis", a.ID.String())).Result(); err != nil {
 					t.Error(err)
 				}
 				if _, err := f.svc.Get(ctx, a.ID); err != nil {
@@ -344,7 +345,7 @@ func TestAnalysesConcurrentPatchesAndReads(t *testing.T) {
 	}
 	// The last reader may have evicted the entry: a read refills it from
 	// Postgres. What must never be there is an older version.
-	if n := f.rdb.Exists(ctx, f.keys.Analysis(a.ID)).Val(); n == 1 {
+	if n := f.rdb.Exists(ctx, f.keys.Entity("analysis", a.ID.String())).Val(); n == 1 {
 		if e := f.cached(t, a.ID); e.Kind == cache.KindValue && (e.Version != pg.Version || string(e.Body) != want) {
 			t.Fatalf("Redis holds v%d, Postgres v%d", e.Version, pg.Version)
 		}
@@ -383,7 +384,7 @@ func TestAnalysesRedisDown(t *testing.T) {
 	if _, _, errs := f.metrics.Totals(); errs == 0 {
 		t.Fatal("Redis errors not counted")
 	}
-	if !slices.Contains(f.lists.owners, a.OwnerID) {
+	if f.lists.count(a.OwnerID) == 0 {
 		t.Fatal("lists not told")
 	}
 }

@@ -83,7 +83,10 @@ func BenchmarkListByOwnerCached(b *testing.B) {
 
 func BenchmarkListByOwnerUncached(b *testing.B) {
 	s, owner := benchListsStack(b)
-	uncached := NewLists(s.pg, s.ns, s.pg)
+	// A closed gate keeps every read off Redis: each one loads from Postgres.
+	off := s.backend
+	off.Gate = cache.NewGate()
+	uncached := NewLists(off, s.pg, cache.PageOptions{})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -99,13 +102,13 @@ func BenchmarkListByOwnerUncached(b *testing.B) {
 // every 50 reads: the hit ratio a write-heavy list sees.
 func BenchmarkListCachedWithWrites(b *testing.B) {
 	s, owner := benchListsStack(b)
-	inv := cache.NewListInvalidation(s.rdb, s.keys, s.metrics)
+	inv := cache.NewListInvalidation(s.backend, AnalysisResource)
 	f := domain.ListFilter{OwnerID: &owner, Limit: 20}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		if i%50 == 49 {
-			inv.AnalysesChanged(ctx, owner)
+			inv.Changed(ctx, owner.String())
 		}
 		if _, err := s.lists.List(ctx, f); err != nil {
 			b.Error(err)

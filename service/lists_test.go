@@ -23,12 +23,8 @@ import (
 // and Redis, under a key prefix of its own.
 type listsStack struct {
 	pg       *repository.Postgres
-	rdb      *redis.Client
-	keys     cache.Keys
+	backend  cache.Backend
 	metrics  *cache.Metrics
-	gate     *cache.Gate
-	ns       *cache.Namespace
-	users    *cache.ReadThrough
 	lists    *Lists
 	analyses *Analyses
 }
@@ -68,16 +64,18 @@ func newListsStack(tb testing.TB, rdb *redis.Client) *listsStack {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	metrics := cache.NewMetrics(nil, nil)
 	s := &listsStack{
-		pg: listsPG, rdb: rdb, keys: cache.Keys{Prefix: env.RedisPrefix + "lists-" + hex.EncodeToString(suffix) + ":"},
-		metrics: cache.NewMetrics(nil, nil), gate: &cache.Gate{},
+		pg: listsPG, metrics: metrics,
+		backend: cache.Backend{
+			Redis: rdb, Keys: cache.Keys{Prefix: env.RedisPrefix + "lists-" + hex.EncodeToString(suffix) + ":"},
+			Codec: codec, Metrics: metrics, Gate: &cache.Gate{},
+		},
 	}
-	s.ns = cache.NewNamespace(rdb, s.keys, codec, s.metrics, s.gate, time.Minute, 0.1)
-	s.users = cache.NewReadThrough(s.pg, rdb, s.keys, codec, s.metrics, s.gate, time.Minute, 0.1)
-	s.lists = NewLists(s.pg, s.ns, s.users)
-	aside := cache.NewAside(rdb, s.keys, codec, s.metrics, s.gate, cache.AsideOptions{})
-	inv := cache.NewListInvalidation(rdb, s.keys, s.metrics)
-	s.analyses = NewAnalyses(s.pg, aside, s.keys, inv, cache.NewLog(s.pg, s.gate, aside, inv, s.keys, s.metrics, nil, cache.LogOptions{}))
+	s.lists = NewLists(s.backend, s.pg, cache.PageOptions{TTL: time.Minute, Jitter: 0.1})
+	aside := cache.NewAside(s.backend, AnalysisResource, cache.AsideOptions{})
+	inv := cache.NewListInvalidation(s.backend, AnalysisResource)
+	s.analyses = NewAnalyses(s.pg, aside, inv, cache.NewLog(s.pg, s.backend, cache.LogOptions{}))
 	return s
 }
 
@@ -151,7 +149,7 @@ func TestListsReflectEveryWriteAtOnce(t *testing.T) {
 		if _, _, err := s.pg.InsertMissing(ctx, []domain.Analysis{bulk}); err != nil {
 			t.Fatal(err)
 		}
-		_ = cache.NewListInvalidation(s.rdb, s.keys, s.metrics).AnalysesChanged(ctx, owner)
+		_ = cache.NewListInvalidation(s.backend, AnalysisResource).Changed(ctx, owner.String())
 	}, func(b []byte) bool { return bytes.Contains(b, []byte(bulk.ID.String())) })
 }
 

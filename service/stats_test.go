@@ -82,8 +82,8 @@ func newStatsFixture(t *testing.T) *statsFixture {
 		t.Fatal(err)
 	}
 	clock := &statsClock{now: time.Now()}
-	guard := cache.NewStampedeGuard(rdb, keys, cache.NewMetrics(nil, nil), nil,
-		cache.StampedeOptions{TTL: time.Minute, Beta: -1, Now: clock.Now})
+	guard := cache.NewStampedeGuard(cache.Backend{Redis: rdb, Keys: keys, Metrics: cache.NewMetrics(nil, nil)},
+		cache.StampedeOptions{Resource: "stats", TTL: time.Minute, Beta: -1, Now: clock.Now})
 	t.Cleanup(guard.Close)
 	repo := &statsRepo{AnalysisRepository: pg}
 	return &statsFixture{svc: NewStats(repo, guard), repo: repo, pg: pg, clock: clock, rdb: rdb}

@@ -272,8 +272,8 @@ func TestEveryPatternOnRedisCluster(t *testing.T) {
 	a := createAnalysis(t, base, owner, "first")
 	one := base + "/api/v1/analyses/" + a.ID
 	get(t, one, 200, "HIT")
-	if n, err := cc.Exists(ctx, keys.Analysis(uuid.MustParse(a.ID))).Result(); err != nil || n != 1 {
-		t.Fatalf("EXISTS %s on the cluster: %d %v", keys.Analysis(uuid.MustParse(a.ID)), n, err)
+	if n, err := cc.Exists(ctx, keys.Entity("analysis", a.ID)).Result(); err != nil || n != 1 {
+		t.Fatalf("EXISTS %s on the cluster: %d %v", keys.Entity("analysis", a.ID), n, err)
 	}
 
 	// Lists: MISS, then HIT.

@@ -106,7 +106,7 @@ func TestTracingOneTracePerRequest(t *testing.T) {
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	key := cache.Keys{Prefix: prefix}.Analysis(uuid.MustParse(a.ID))
+	key := cache.Keys{Prefix: prefix}.Entity("analysis", a.ID)
 	if n, err := rdb.Del(context.Background(), key).Result(); err != nil || n != 1 {
 		t.Fatalf("DEL %s: %d, %v", key, n, err)
 	}
