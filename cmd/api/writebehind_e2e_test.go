@@ -198,13 +198,13 @@ func postBulk(base string, client, batch int) ([]uuid.UUID, bool) {
 	return out.IDs, true
 }
 
-// retried reads write_behind_retried_total from the process's /metrics.
+// retried reads write_behind_retried_total{resource="analysis"} from the process's /metrics.
 func retried(t *testing.T, base string) float64 {
 	t.Helper()
 	resp, body := call(t, http.MethodGet, base+"/metrics", "")
 	expect(t, resp, body, http.StatusOK)
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "write_behind_retried_total "); ok {
+		if v, ok := strings.CutPrefix(line, `write_behind_retried_total{resource="analysis"} `); ok {
 			f, _ := strconv.ParseFloat(v, 64)
 			return f
 		}
