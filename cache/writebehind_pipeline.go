@@ -115,7 +115,7 @@ func (w *WriteBehind) flushBatch(ctx context.Context, entries []wbEntry, redeliv
 		}
 		span.End()
 	}()
-	var bo wbBackoff
+	bo := wbBackoff(w.opt.FlushInterval)
 	total := 0
 	for attempt := 0; ; attempt++ {
 		c, err := w.commit(ctx, entries, redelivered || attempt > 0)
@@ -139,7 +139,7 @@ func (w *WriteBehind) flushBatch(ctx context.Context, entries []wbEntry, redeliv
 		}
 		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind flush failed; retrying",
 			slog.Int("entries", len(entries)), slog.Int("attempt", attempt+1), slog.Any("error", err))
-		if !wbSleep(ctx, bo.next(w.opt.FlushInterval)) {
+		if !wbSleep(ctx, bo.NextBackOff()) {
 			return total, err
 		}
 	}
@@ -209,7 +209,7 @@ func (w *WriteBehind) commit(ctx context.Context, entries []wbEntry, notifyAll b
 // Redis failure is retried with backoff until it succeeds or ctx ends; a
 // repeated settle acknowledges nothing twice (XACK), so it is harmless.
 func (w *WriteBehind) settleCommit(ctx context.Context, c wbCommit, retry bool) (int, error) {
-	var bo wbBackoff
+	bo := wbBackoff(w.opt.FlushInterval)
 	total := 0
 	for attempt := 0; ; attempt++ {
 		n, err := w.settleOnce(ctx, c)
@@ -220,7 +220,7 @@ func (w *WriteBehind) settleCommit(ctx context.Context, c wbCommit, retry bool) 
 		w.metrics.Retried(max(c.committed()-n, 0))
 		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind settle failed; retrying",
 			slog.Int("entries", c.committed()), slog.Int("attempt", attempt+1), slog.Any("error", err))
-		if !wbSleep(ctx, bo.next(w.opt.FlushInterval)) {
+		if !wbSleep(ctx, bo.NextBackOff()) {
 			return total, err
 		}
 	}
