@@ -57,8 +57,8 @@ func (h *handlers) createAnalysis(c *gin.Context) {
 //	@Param			owner_id	query		string	false	"Only this owner's analyses"	format(uuid)
 //	@Param			status		query		AnalysisStatus	false	"Only analyses in this status"
 //	@Param			tag			query		string	false	"Only analyses with this tag"
-//	@Param			skip		query		int		false	"Rows to skip"					default(0)	minimum(0)
-//	@Param			limit		query		int		false	"Page size"						default(20)	minimum(1)	maximum(100)
+//	@Param			skip		query		int		false	"Rows to skip"
+//	@Param			limit		query		int		false	"Page size"
 //	@Success		200			{object}	AnalysesPublic
 //	@Header			200			{string}	X-Cache			"HIT, MISS, STALE or BYPASS"
 //	@Header			200			{string}	X-Cache-Pattern	"version"
@@ -276,8 +276,8 @@ func (h *handlers) deleteAnalysis(c *gin.Context) {
 //	@ID				list_user_analyses_api_v1_users__owner_id__analyses_get
 //	@Produce		json
 //	@Param			owner_id	path		string	true	"Owner id"		format(uuid)
-//	@Param			skip		query		int		false	"Rows to skip"	default(0)	minimum(0)
-//	@Param			limit		query		int		false	"Page size"		default(20)	minimum(1)	maximum(100)
+//	@Param			skip		query		int		false	"Rows to skip"
+//	@Param			limit		query		int		false	"Page size"
 //	@Success		200			{object}	AnalysesPublic
 //	@Header			200			{string}	X-Cache			"HIT, MISS, STALE or BYPASS"
 //	@Header			200			{string}	X-Cache-Pattern	"read-through"

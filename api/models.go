@@ -7,55 +7,74 @@ import (
 
 // The request models of the contract, validated field by field in
 // declaration order with one error per field (the first rule that fails),
-// as Pydantic v2 does. Unknown fields are ignored.
+// as Pydantic v2 does. Unknown fields are ignored. Every name and limit
+// comes from the field declarations in domain/rules.go.
 
 var (
 	bodyLoc  = []any{"body"}
-	itemsLoc = []any{"body", "items"}
+	itemsLoc = []any{"body", domain.BulkItemsField.Name}
 
-	urlRule     = stringRule{min: 1, max: domain.MaxURLLength, url: true, stored: true}
-	titleRule   = stringRule{min: 1, max: domain.MaxTitleLength, stored: true}
-	summaryRule = stringRule{max: domain.MaxSummaryLength, stored: true}
-	notesRule   = stringRule{max: domain.MaxNotesLength, stored: true}
-	tagRule     = stringRule{min: 1, max: domain.MaxTagLength, stored: true}
+	urlRule     = storedString(&domain.URLField)
+	titleRule   = storedString(&domain.TitleField)
+	summaryRule = storedString(&domain.SummaryField)
+	notesRule   = storedString(&domain.NotesField)
+	tagRule     = storedString(domain.TagsField.Items)
+	statusRule  = newEnumRule(&domain.StatusField)
+	scoreRule   = newBoundRule(&domain.ScoreField)
+	skipRule    = newBoundRule(&domain.SkipParam)
+	limitRule   = newBoundRule(&domain.LimitParam)
+
+	// The JSON names of the fields, declared with their rules.
+	nameOwnerID = domain.OwnerIDField.Name
+	nameURL     = domain.URLField.Name
+	nameTitle   = domain.TitleField.Name
+	nameStatus  = domain.StatusField.Name
+	nameSummary = domain.SummaryField.Name
+	nameScore   = domain.ScoreField.Name
+	nameTags    = domain.TagsField.Name
+	nameNotes   = domain.NotesField.Name
+	nameID      = domain.IngestIDField.Name
 )
 
 // analysisCreate validates an AnalysisCreate object at prefix into a.
 // withID adds AnalysisIngest's optional id, which comes last because
 // AnalysisIngest subclasses AnalysisCreate (Pydantic orders inherited fields first).
 func (e *valErrors) analysisCreate(prefix []any, obj *jsonValue, a *domain.Analysis, withID bool) {
-	if v := obj.get("owner_id"); v == nil {
-		e.missing(loc(prefix, "owner_id"), obj)
+	if v := obj.get(nameOwnerID); v == nil {
+		e.missing(loc(prefix, nameOwnerID), obj)
 	} else {
-		a.OwnerID, _ = e.uuidValue(loc(prefix, "owner_id"), v)
+		a.OwnerID, _ = e.uuidValue(loc(prefix, nameOwnerID), v)
 	}
-	if v := obj.get("url"); v == nil {
-		e.missing(loc(prefix, "url"), obj)
+	if v := obj.get(nameURL); v == nil {
+		e.missing(loc(prefix, nameURL), obj)
 	} else {
-		a.URL, _ = e.str(loc(prefix, "url"), v, urlRule)
+		a.URL, _ = e.str(loc(prefix, nameURL), v, urlRule)
 	}
-	if v := obj.get("title"); v == nil {
-		e.missing(loc(prefix, "title"), obj)
+	if v := obj.get(nameTitle); v == nil {
+		e.missing(loc(prefix, nameTitle), obj)
 	} else {
-		a.Title, _ = e.str(loc(prefix, "title"), v, titleRule)
+		a.Title, _ = e.str(loc(prefix, nameTitle), v, titleRule)
 	}
-	a.Status = domain.StatusPending
-	if v := obj.get("status"); v != nil {
-		a.Status, _ = e.status(loc(prefix, "status"), v)
+	a.Status = statusDefault
+	if v := obj.get(nameStatus); v != nil {
+		a.Status, _ = e.status(loc(prefix, nameStatus), v)
 	}
-	a.Summary = e.optionalString(loc(prefix, "summary"), obj.get("summary"), summaryRule).Value
-	a.Score = e.optionalScore(loc(prefix, "score"), obj.get("score")).Value
+	a.Summary = e.optionalString(loc(prefix, nameSummary), obj.get(nameSummary), summaryRule).Value
+	a.Score = e.optionalScore(loc(prefix, nameScore), obj.get(nameScore)).Value
 	a.Tags = []string{}
-	if v := obj.get("tags"); v != nil {
-		a.Tags, _ = e.tagList(loc(prefix, "tags"), v)
+	if v := obj.get(nameTags); v != nil {
+		a.Tags, _ = e.tagList(loc(prefix, nameTags), v)
 	}
-	a.Notes = e.optionalString(loc(prefix, "notes"), obj.get("notes"), notesRule).Value
+	a.Notes = e.optionalString(loc(prefix, nameNotes), obj.get(nameNotes), notesRule).Value
 	if withID {
-		if v := obj.get("id"); v != nil && v.kind != kindNull {
-			a.ID, _ = e.uuidValue(loc(prefix, "id"), v)
+		if v := obj.get(nameID); v != nil && v.kind != kindNull {
+			a.ID, _ = e.uuidValue(loc(prefix, nameID), v)
 		}
 	}
 }
+
+// statusDefault is the status of a created analysis that names none.
+var statusDefault = domain.Status(domain.StatusField.Default.(string))
 
 // optionalString is a `str | None` field: absent, null (clears) or a string.
 func (e *valErrors) optionalString(l []any, v *jsonValue, r stringRule) domain.Nullable[string] {
@@ -104,47 +123,48 @@ func (e *valErrors) validateUpdate(body *jsonValue) domain.AnalysisPatch {
 	if !e.modelObject(bodyLoc, body) {
 		return p
 	}
-	if v := body.get("url"); v != nil {
-		if s, ok := e.str(loc(bodyLoc, "url"), v, urlRule); ok {
+	if v := body.get(nameURL); v != nil {
+		if s, ok := e.str(loc(bodyLoc, nameURL), v, urlRule); ok {
 			p.URL = &s
 		}
 	}
-	if v := body.get("title"); v != nil {
-		if s, ok := e.str(loc(bodyLoc, "title"), v, titleRule); ok {
+	if v := body.get(nameTitle); v != nil {
+		if s, ok := e.str(loc(bodyLoc, nameTitle), v, titleRule); ok {
 			p.Title = &s
 		}
 	}
-	if v := body.get("status"); v != nil {
-		if s, ok := e.status(loc(bodyLoc, "status"), v); ok {
+	if v := body.get(nameStatus); v != nil {
+		if s, ok := e.status(loc(bodyLoc, nameStatus), v); ok {
 			p.Status = &s
 		}
 	}
-	p.Summary = e.optionalString(loc(bodyLoc, "summary"), body.get("summary"), summaryRule)
-	p.Score = e.optionalScore(loc(bodyLoc, "score"), body.get("score"))
-	if v := body.get("tags"); v != nil {
-		if tags, ok := e.tagList(loc(bodyLoc, "tags"), v); ok {
+	p.Summary = e.optionalString(loc(bodyLoc, nameSummary), body.get(nameSummary), summaryRule)
+	p.Score = e.optionalScore(loc(bodyLoc, nameScore), body.get(nameScore))
+	if v := body.get(nameTags); v != nil {
+		if tags, ok := e.tagList(loc(bodyLoc, nameTags), v); ok {
 			p.Tags = &tags
 		}
 	}
-	p.Notes = e.optionalString(loc(bodyLoc, "notes"), body.get("notes"), notesRule)
+	p.Notes = e.optionalString(loc(bodyLoc, nameNotes), body.get(nameNotes), notesRule)
 	return p
 }
 
-// validateBulk validates {"items": [AnalysisIngest, ...]} with 1..1000 items.
+// validateBulk validates {"items": [AnalysisIngest, ...]} (domain.BulkItemsField).
 func (e *valErrors) validateBulk(body *jsonValue) []domain.Analysis {
 	if !e.modelObject(bodyLoc, body) {
 		return nil
 	}
-	v := body.get("items")
+	v := body.get(domain.BulkItemsField.Name)
 	if v == nil {
 		e.missing(itemsLoc, body)
 		return nil
 	}
 	var items []domain.Analysis
-	if v.kind == kindArray && len(v.items) <= domain.MaxBulkItems {
+	minItems, maxItems := domain.BulkItemsField.MinLength, domain.BulkItemsField.MaxLength
+	if v.kind == kindArray && len(v.items) <= maxItems {
 		items = make([]domain.Analysis, len(v.items))
 	}
-	e.list(itemsLoc, v, 1, domain.MaxBulkItems, func(l []any, it *jsonValue) bool {
+	e.list(itemsLoc, v, minItems, maxItems, func(l []any, it *jsonValue) bool {
 		before := len(*e)
 		if e.modelObject(l, it) {
 			e.analysisCreate(l, it, &items[l[len(l)-1].(int)], true)

@@ -2,7 +2,6 @@ package api
 
 import (
 	"math"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -150,14 +149,15 @@ func invalidSubpart(b []byte) int {
 	return i
 }
 
-// queryInt validates an int query parameter with ge and le (le <= 0: none),
-// checked in pydantic-core's order (le before ge).
-func (e *valErrors) queryInt(c *gin.Context, name string, def, ge, le int) int {
-	raw, ok := query(c, name)
+// queryInt validates the int query parameter f (its name, default and
+// bounds, checked in pydantic-core's order: le before ge).
+func (e *valErrors) queryInt(c *gin.Context, f *domain.Field, bounds boundRule) int {
+	def := f.Default.(int)
+	raw, ok := query(c, f.Name)
 	if !ok {
 		return def
 	}
-	l := []any{"query", name}
+	l := []any{"query", f.Name}
 	n, ok := parseLaxInt(raw)
 	switch {
 	case len(strings.TrimFunc(raw, unicode.IsSpace)) > maxIntDigits:
@@ -165,11 +165,7 @@ func (e *valErrors) queryInt(c *gin.Context, name string, def, ge, le int) int {
 		e.add("int_parsing_size", l, msgIntParsingSize, strValue(raw), "")
 	case !ok:
 		e.add("int_parsing", l, msgIntParsing, strValue(raw), "")
-	case le > 0 && n > int64(le):
-		e.add("less_than_equal", l, "Input should be less than or equal to "+strconv.Itoa(le), strValue(raw), ctxInt("le", le))
-	case n < int64(ge):
-		e.add("greater_than_equal", l, "Input should be greater than or equal to "+strconv.Itoa(ge), strValue(raw), ctxInt("ge", ge))
-	default:
+	case e.check(l, strValue(raw), float64(n), bounds):
 		if n > math.MaxInt {
 			return math.MaxInt
 		}
@@ -205,9 +201,9 @@ func (e *valErrors) queryStatus(c *gin.Context, name string) *domain.Status {
 	return &s
 }
 
-// pageParams validates skip (>= 0, default 0) and limit (1..100, default 20).
+// pageParams validates skip and limit (domain.SkipParam, domain.LimitParam).
 func (e *valErrors) pageParams(c *gin.Context) (skip, limit int) {
-	skip = e.queryInt(c, "skip", 0, 0, 0)
-	limit = e.queryInt(c, "limit", domain.DefaultPageLimit, 1, domain.MaxPageLimit)
+	skip = e.queryInt(c, &domain.SkipParam, skipRule)
+	limit = e.queryInt(c, &domain.LimitParam, limitRule)
 	return skip, limit
 }

@@ -7,11 +7,16 @@ package api
 // here never changes a response byte; the tests in openapi_test.go keep the
 // two in line with the contract.
 //
+// The fields of AnalysisPublic, AnalysisCreate, AnalysisUpdate,
+// AnalysisIngest and BulkIngest carry no constraint, format, default or
+// nullability: the generator writes those from the field declarations in
+// domain/rules.go and refuses a tag that states one.
+//
 // Tag conventions the generator relies on:
 //   - `validate:"required"` marks a required property (every property of a
 //     response schema; only the fields without a default in a request schema),
-//     and `validate:"max=N"`/`min=N` give an array's maxItems/minItems (swag
-//     ignores a maxItems tag);
+//     and, outside the schemas above, `validate:"max=N"`/`min=N` give an
+//     array's maxItems/minItems (swag ignores a maxItems tag);
 //   - `extensions:"x-nullable"` marks a property that may be null; the
 //     generator rewrites it to anyOf [{...}, {"type": "null"}] as Pydantic v2 does;
 //   - uuid.UUID and time.Time are spelled `swaggertype:"string" format:"uuid"`
@@ -35,18 +40,18 @@ const (
 
 // AnalysisPublic is an analysis as every read and write endpoint returns it.
 type AnalysisPublic struct {
-	ID        string         `json:"id" validate:"required" format:"uuid" example:"3fa85f64-5717-4562-b3fc-2c963f66afa6"`
-	OwnerID   string         `json:"owner_id" validate:"required" format:"uuid" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
-	URL       string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
-	Title     string         `json:"title" validate:"required" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
+	ID        string         `json:"id" validate:"required" example:"3fa85f64-5717-4562-b3fc-2c963f66afa6"`
+	OwnerID   string         `json:"owner_id" validate:"required" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
+	URL       string         `json:"url" validate:"required" example:"https://example.com/article"`
+	Title     string         `json:"title" validate:"required" example:"Caching strategies for read-heavy APIs"`
 	Status    AnalysisStatus `json:"status" validate:"required"`
-	Summary   *string        `json:"summary" validate:"required" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
-	Score     *float64       `json:"score" validate:"required" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
-	Tags      []string       `json:"tags" validate:"required,max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
-	Notes     *string        `json:"notes" validate:"required" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
-	Version   int64          `json:"version" validate:"required" minimum:"1" example:"1"`
-	CreatedAt string         `json:"created_at" validate:"required" format:"date-time" example:"2025-01-15T09:30:00Z"`
-	UpdatedAt string         `json:"updated_at" validate:"required" format:"date-time" example:"2025-01-15T09:30:00Z"`
+	Summary   *string        `json:"summary" validate:"required" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score     *float64       `json:"score" validate:"required" example:"0.87"`
+	Tags      []string       `json:"tags" validate:"required" example:"caching,redis"`
+	Notes     *string        `json:"notes" validate:"required" example:"Reviewed by the platform team."`
+	Version   int64          `json:"version" validate:"required" example:"1"`
+	CreatedAt string         `json:"created_at" validate:"required" example:"2025-01-15T09:30:00Z"`
+	UpdatedAt string         `json:"updated_at" validate:"required" example:"2025-01-15T09:30:00Z"`
 } // @name AnalysisPublic
 
 // AnalysesPublic is one page of analyses; Count is the number of all
@@ -58,45 +63,45 @@ type AnalysesPublic struct {
 
 // AnalysisCreate is the body of POST /api/v1/analyses.
 type AnalysisCreate struct {
-	OwnerID string         `json:"owner_id" validate:"required" format:"uuid" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
-	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
-	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
-	Status  AnalysisStatus `json:"status" default:"pending"`
-	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
-	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
-	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
-	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
+	OwnerID string         `json:"owner_id" validate:"required" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
+	URL     string         `json:"url" validate:"required" example:"https://example.com/article"`
+	Title   string         `json:"title" validate:"required" example:"Caching strategies for read-heavy APIs"`
+	Status  AnalysisStatus `json:"status"`
+	Summary *string        `json:"summary" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score   *float64       `json:"score" example:"0.87"`
+	Tags    []string       `json:"tags" example:"caching,redis"`
+	Notes   *string        `json:"notes" example:"Reviewed by the platform team."`
 } // @name AnalysisCreate
 
 // AnalysisUpdate is the body of PATCH /api/v1/analyses/{analysis_id}: only
 // the fields sent change; null clears summary, score and notes.
 type AnalysisUpdate struct {
-	URL     string         `json:"url" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
-	Title   string         `json:"title" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
+	URL     string         `json:"url" example:"https://example.com/article"`
+	Title   string         `json:"title" example:"Caching strategies for read-heavy APIs"`
 	Status  AnalysisStatus `json:"status"`
-	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
-	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
-	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
-	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
+	Summary *string        `json:"summary" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score   *float64       `json:"score" example:"0.87"`
+	Tags    []string       `json:"tags" example:"caching,redis"`
+	Notes   *string        `json:"notes" example:"Reviewed by the platform team."`
 } // @name AnalysisUpdate
 
 // AnalysisIngest is one item of a bulk ingest: AnalysisCreate plus an
 // optional client-given id that makes the item idempotent.
 type AnalysisIngest struct {
-	OwnerID string         `json:"owner_id" validate:"required" format:"uuid" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
-	URL     string         `json:"url" validate:"required" minLength:"1" maxLength:"2048" pattern:"^https?://\\S+$" example:"https://example.com/article"`
-	Title   string         `json:"title" validate:"required" minLength:"1" maxLength:"200" example:"Caching strategies for read-heavy APIs"`
-	Status  AnalysisStatus `json:"status" default:"pending"`
-	Summary *string        `json:"summary" maxLength:"10000" extensions:"x-nullable" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
-	Score   *float64       `json:"score" minimum:"0" maximum:"1" extensions:"x-nullable" example:"0.87"`
-	Tags    []string       `json:"tags" validate:"max=20" minLength:"1" maxLength:"50" example:"caching,redis"`
-	Notes   *string        `json:"notes" maxLength:"2000" extensions:"x-nullable" example:"Reviewed by the platform team."`
-	ID      *string        `json:"id" format:"uuid" extensions:"x-nullable"`
+	OwnerID string         `json:"owner_id" validate:"required" example:"7c9e6679-7425-40de-944b-e07fc1f90ae7"`
+	URL     string         `json:"url" validate:"required" example:"https://example.com/article"`
+	Title   string         `json:"title" validate:"required" example:"Caching strategies for read-heavy APIs"`
+	Status  AnalysisStatus `json:"status"`
+	Summary *string        `json:"summary" example:"Redis in front of Postgres: cache-aside reads, write-behind bulk ingest."`
+	Score   *float64       `json:"score" example:"0.87"`
+	Tags    []string       `json:"tags" example:"caching,redis"`
+	Notes   *string        `json:"notes" example:"Reviewed by the platform team."`
+	ID      *string        `json:"id"`
 } // @name AnalysisIngest
 
 // BulkIngest is the body of POST /api/v1/analyses/bulk.
 type BulkIngest struct {
-	Items []AnalysisIngest `json:"items" validate:"required,min=1,max=1000"`
+	Items []AnalysisIngest `json:"items" validate:"required"`
 } // @name BulkIngest
 
 // BulkAccepted answers a bulk ingest: the ids in the order of the items.

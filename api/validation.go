@@ -1,8 +1,11 @@
 package api
 
 import (
+	"fmt"
 	"math"
 	"net/http"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -116,8 +119,6 @@ const (
 	msgFloatParsing   = "Input should be a valid number, unable to parse string as a number"
 	msgIntParsing     = "Input should be a valid integer, unable to parse string as an integer"
 	msgIntParsingSize = "Unable to parse input string as an integer, exceeded maximum size"
-	statusExpected    = "'pending', 'processing', 'completed' or 'failed'"
-	urlPattern        = `^https?://\S+$`
 )
 
 // missing adds Pydantic's "missing" error; input is the enclosing object.
@@ -131,10 +132,26 @@ func (e *valErrors) missing(l []any, obj *jsonValue) {
 // count characters.
 type stringRule struct {
 	min, max int
-	url      bool // ^https?://\S+$
+	pattern  string         // as declared, for the message
+	match    *regexp.Regexp // pattern as Pydantic reads it; nil: none
 	// stored marks text that goes to Postgres, which cannot hold U+0000:
 	// it is refused here rather than accepted and lost later.
 	stored bool
+}
+
+// storedString is the rule of a declared string field (all of them are
+// stored). It panics on a pattern rustPattern refuses: a declaration
+// error, caught when the package loads.
+func storedString(f *domain.Field) stringRule {
+	r := stringRule{min: f.MinLength, max: f.MaxLength, pattern: f.Pattern, stored: true}
+	if f.Pattern != "" {
+		re, err := rustPattern(f.Pattern)
+		if err != nil {
+			panic(fmt.Sprintf("field %s: %v", f.Name, err))
+		}
+		r.match = re
+	}
+	return r
 }
 
 const (
@@ -160,35 +177,14 @@ func (e *valErrors) str(l []any, v *jsonValue, r stringRule) (string, bool) {
 		e.add("string_too_short", l, "String should have at least "+plural(r.min, "character"), v, ctxInt("min_length", r.min))
 	case r.max > 0 && n > r.max:
 		e.add("string_too_long", l, "String should have at most "+plural(r.max, "character"), v, ctxInt("max_length", r.max))
-	case r.url && !matchesURLPattern(v.str):
-		e.add("string_pattern_mismatch", l, "String should match pattern '"+urlPattern+"'", v, ctxString("pattern", urlPattern))
+	case r.match != nil && !r.match.MatchString(v.str):
+		e.add("string_pattern_mismatch", l, "String should match pattern '"+r.pattern+"'", v, ctxString("pattern", r.pattern))
 	case r.stored && strings.IndexByte(v.str, 0) >= 0:
 		e.add("value_error", l, msgNUL, v, `{"error":{}}`)
 	default:
 		return v.str, true
 	}
 	return "", false
-}
-
-// matchesURLPattern is ^https?://\S+$ as Rust's regex crate (Pydantic's)
-// reads it: \S excludes every Unicode White_Space character, and $ is the
-// end of the text only.
-func matchesURLPattern(s string) bool {
-	rest, ok := strings.CutPrefix(s, "https://")
-	if !ok {
-		if rest, ok = strings.CutPrefix(s, "http://"); !ok {
-			return false
-		}
-	}
-	if rest == "" {
-		return false
-	}
-	for _, r := range rest {
-		if unicode.IsSpace(r) {
-			return false
-		}
-	}
-	return true
 }
 
 // uuidValue validates a UUID field of a body: a string parsed like the uuid
@@ -213,13 +209,85 @@ func (e *valErrors) uuidParsing(l []any, input *jsonValue, msg string) {
 	e.add("uuid_parsing", l, "Input should be a valid UUID, "+msg, input, ctxString("error", msg))
 }
 
-// status validates the status enum: only the exact value strings.
-func (e *valErrors) status(l []any, v *jsonValue) (domain.Status, bool) {
-	if v.kind == kindString && domain.Status(v.str).Valid() {
-		return domain.Status(v.str), true
+// enumRule is an Enum field: its values and Pydantic's words for them
+// ("'a', 'b' or 'c'").
+type enumRule struct {
+	values   []string
+	expected string
+}
+
+func newEnumRule(f *domain.Field) enumRule {
+	quoted := make([]string, len(f.Enum))
+	for i, v := range f.Enum {
+		quoted[i] = "'" + v + "'"
 	}
-	e.add("enum", l, "Input should be "+statusExpected, v, ctxString("expected", statusExpected))
+	expected := quoted[len(quoted)-1]
+	if len(quoted) > 1 {
+		expected = strings.Join(quoted[:len(quoted)-1], ", ") + " or " + expected
+	}
+	return enumRule{values: f.Enum, expected: expected}
+}
+
+// enum validates an Enum field: only the exact value strings.
+func (e *valErrors) enum(l []any, v *jsonValue, r enumRule) (string, bool) {
+	if v.kind == kindString && slices.Contains(r.values, v.str) {
+		return v.str, true
+	}
+	e.add("enum", l, "Input should be "+r.expected, v, ctxString("expected", r.expected))
 	return "", false
+}
+
+// status validates the status enum.
+func (e *valErrors) status(l []any, v *jsonValue) (domain.Status, bool) {
+	s, ok := e.enum(l, v, statusRule)
+	return domain.Status(s), ok
+}
+
+// boundRule is a number's inclusive bounds (Pydantic's ge and le) with
+// their words in a message and their JSON in ctx: an integer field's as
+// ints ({"le":100}), a float field's as Python floats ({"le":1.0}).
+type boundRule struct {
+	hasMin, hasMax bool
+	min, max       float64
+	minMsg, maxMsg string
+	minCtx, maxCtx string
+}
+
+func newBoundRule(f *domain.Field) boundRule {
+	var r boundRule
+	number := func(x float64) (msg, ctx string) {
+		msg = strconv.FormatFloat(x, 'f', -1, 64)
+		if f.Kind == domain.KindNumber {
+			return msg, string(domain.AppendPythonFloat(nil, x))
+		}
+		return msg, msg
+	}
+	if f.Minimum != nil {
+		r.hasMin, r.min = true, *f.Minimum
+		msg, ctx := number(r.min)
+		r.minMsg, r.minCtx = "Input should be greater than or equal to "+msg, `{"ge":`+ctx+"}"
+	}
+	if f.Maximum != nil {
+		r.hasMax, r.max = true, *f.Maximum
+		msg, ctx := number(r.max)
+		r.maxMsg, r.maxCtx = "Input should be less than or equal to "+msg, `{"le":`+ctx+"}"
+	}
+	return r
+}
+
+// check adds the error of the first bound f breaks, le before ge as
+// pydantic-core checks them; NaN fails every comparison, so it is a
+// less_than_equal error when there is an upper bound.
+func (e *valErrors) check(l []any, v *jsonValue, f float64, r boundRule) bool {
+	switch {
+	case r.hasMax && !(f <= r.max):
+		e.add("less_than_equal", l, r.maxMsg, v, r.maxCtx)
+	case r.hasMin && f < r.min:
+		e.add("greater_than_equal", l, r.minMsg, v, r.minCtx)
+	default:
+		return true
+	}
+	return false
 }
 
 // score validates a float in [0, 1] in lax mode: numbers, bools (as 0/1)
@@ -250,17 +318,10 @@ func (e *valErrors) score(l []any, v *jsonValue) (float64, bool) {
 		e.add("float_type", l, msgFloatType, v, "")
 		return 0, false
 	}
-	// pydantic-core checks le before ge, and NaN fails every comparison,
-	// so NaN (e.g. the string "nan") is a less_than_equal error.
-	switch {
-	case !(f <= 1):
-		e.add("less_than_equal", l, "Input should be less than or equal to 1", v, `{"le":1.0}`)
-	case f < 0:
-		e.add("greater_than_equal", l, "Input should be greater than or equal to 0", v, `{"ge":0.0}`)
-	default:
-		return f, true
+	if !e.check(l, v, f, scoreRule) {
+		return 0, false
 	}
-	return 0, false
+	return f, true
 }
 
 // list validates a list field: list_type, then too_long before any item
@@ -291,10 +352,10 @@ func (e *valErrors) list(l []any, v *jsonValue, min, max int, item func(l []any,
 	return ok
 }
 
-// tagList validates tags: at most 20 strings of 1..50 characters.
+// tagList validates tags (domain.TagsField): a list of strings.
 func (e *valErrors) tagList(l []any, v *jsonValue) ([]string, bool) {
 	tags := make([]string, 0, len(v.items))
-	ok := e.list(l, v, 0, domain.MaxTags, func(l []any, it *jsonValue) bool {
+	ok := e.list(l, v, domain.TagsField.MinLength, domain.TagsField.MaxLength, func(l []any, it *jsonValue) bool {
 		s, ok := e.str(l, it, tagRule)
 		tags = append(tags, s)
 		return ok

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -41,21 +41,21 @@ func (w *WriteBehind[T]) Run(ctx context.Context) error {
 	}()
 
 	var (
-		bo        wbBackoff
+		bo        = wbBackoff(w.opt.FlushInterval)
 		recovered bool      // own pending entries flushed since start
 		nextClaim time.Time // zero: claim at once, a restart recovers at start
 	)
 	for ctx.Err() == nil {
 		err := w.step(ctx, &recovered, &nextClaim)
 		if err == nil {
-			bo.reset()
+			bo.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			break
 		}
 		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind flusher", slog.String("consumer", w.opt.Consumer), slog.Any("error", err))
-		wbSleep(ctx, bo.next(w.opt.FlushInterval))
+		wbSleep(ctx, bo.NextBackOff())
 	}
 	return nil
 }
@@ -482,18 +482,19 @@ func splitStreamID(id string) (ms, seq uint64) {
 	return ms, seq
 }
 
-// wbBackoff is exponential with jitter, from 50ms up to a cap.
-type wbBackoff struct{ d time.Duration }
-
-// next returns the next wait, in [d/2, d], d doubling up to a cap of
-// flushInterval bounded to [100ms, 5s].
-func (b *wbBackoff) next(flushInterval time.Duration) time.Duration {
+// wbBackoff is exponential with jitter: the n-th wait is drawn from
+// [d/2, d], d = 50ms·2^(n-1) up to a cap of flushInterval bounded to
+// [100ms, 5s]. backoff draws from [i(1-f), i(1+f)]: i = 3d/4 and f = 1/3
+// give that range.
+func wbBackoff(flushInterval time.Duration) backoff.ExponentialBackOff {
 	ceiling := min(max(flushInterval, 100*time.Millisecond), 5*time.Second)
-	b.d = min(max(2*b.d, 50*time.Millisecond), ceiling)
-	return b.d/2 + rand.N(b.d/2+1)
+	return backoff.ExponentialBackOff{
+		InitialInterval:     50 * time.Millisecond * 3 / 4,
+		RandomizationFactor: 1.0 / 3,
+		Multiplier:          2,
+		MaxInterval:         ceiling * 3 / 4,
+	}
 }
-
-func (b *wbBackoff) reset() { b.d = 0 }
 
 // wbSleep waits d or until ctx ends; it reports whether d elapsed.
 func wbSleep(ctx context.Context, d time.Duration) bool {

@@ -112,7 +112,7 @@ func (w *WriteBehind[T]) flushBatch(ctx context.Context, entries []wbEntry[T], r
 		}
 		span.End()
 	}()
-	var bo wbBackoff
+	bo := wbBackoff(w.opt.FlushInterval)
 	total := 0
 	for attempt := 0; ; attempt++ {
 		c, err := w.commit(ctx, entries, redelivered || attempt > 0)
@@ -130,13 +130,13 @@ func (w *WriteBehind[T]) flushBatch(ctx context.Context, entries []wbEntry[T], r
 		if err == nil {
 			return total, nil
 		}
-		w.metrics.Retried(w.resource.Kind, len(entries) - c.committed())
+		w.metrics.Retried(w.resource.Kind, len(entries)-c.committed())
 		if !retry || ctx.Err() != nil {
 			return total, err
 		}
 		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind flush failed; retrying",
 			slog.Int("entries", len(entries)), slog.Int("attempt", attempt+1), slog.Any("error", err))
-		if !wbSleep(ctx, bo.next(w.opt.FlushInterval)) {
+		if !wbSleep(ctx, bo.NextBackOff()) {
 			return total, err
 		}
 	}
@@ -206,7 +206,7 @@ func (w *WriteBehind[T]) commit(ctx context.Context, entries []wbEntry[T], notif
 // Redis failure is retried with backoff until it succeeds or ctx ends; a
 // repeated settle acknowledges nothing twice (XACK), so it is harmless.
 func (w *WriteBehind[T]) settleCommit(ctx context.Context, c wbCommit[T], retry bool) (int, error) {
-	var bo wbBackoff
+	bo := wbBackoff(w.opt.FlushInterval)
 	total := 0
 	for attempt := 0; ; attempt++ {
 		n, err := w.settleOnce(ctx, c)
@@ -217,7 +217,7 @@ func (w *WriteBehind[T]) settleCommit(ctx context.Context, c wbCommit[T], retry 
 		w.metrics.Retried(w.resource.Kind, max(c.committed()-n, 0))
 		w.log.LogAttrs(ctx, slog.LevelWarn, "write-behind settle failed; retrying",
 			slog.Int("entries", c.committed()), slog.Int("attempt", attempt+1), slog.Any("error", err))
-		if !wbSleep(ctx, bo.next(w.opt.FlushInterval)) {
+		if !wbSleep(ctx, bo.NextBackOff()) {
 			return total, err
 		}
 	}

@@ -25,26 +25,7 @@ const (
 var Statuses = []Status{StatusPending, StatusProcessing, StatusCompleted, StatusFailed}
 
 // Valid reports whether s is one of Statuses.
-func (s Status) Valid() bool {
-	switch s {
-	case StatusPending, StatusProcessing, StatusCompleted, StatusFailed:
-		return true
-	}
-	return false
-}
-
-// Limits of the contract, shared by validation, the schema and tests.
-const (
-	MaxURLLength     = 2048
-	MaxTitleLength   = 200
-	MaxSummaryLength = 10000
-	MaxNotesLength   = 2000
-	MaxTags          = 20
-	MaxTagLength     = 50
-	MaxBulkItems     = 1000
-	MaxPageLimit     = 100
-	DefaultPageLimit = 20
-)
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
 
 // AnalysisKind names analyses wherever a resource is named: the invalidation
 // log's resource column, the cache's keys ("analysis:{id}") and metric labels.

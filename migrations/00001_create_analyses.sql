@@ -1,7 +1,9 @@
 -- +goose Up
--- The analyses table. Every rule the API validates that Postgres can check
--- cheaply is repeated here as a constraint, so a bug above cannot store a row
--- the contract forbids.
+-- The analyses table. The status enum, the score bounds, the version floor
+-- and nullability are repeated here as constraints, so a bug above cannot
+-- store a row with them broken; the length limits and the url pattern are
+-- left to the API. migrations/rules_test.go proves both against the field
+-- declarations (domain/rules.go), boundary value by boundary value.
 CREATE TABLE analyses (
     id         uuid             PRIMARY KEY,
     owner_id   uuid             NOT NULL,

@@ -4,9 +4,11 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/analysis-cache/service/domain"
 )
@@ -74,7 +76,7 @@ func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 // It is a driver.Valuer because gorm expands a plain slice argument into a
 // row constructor ($1,$2,...); a Valuer is bound as one parameter. Scan is
 // needed because database/sql hands pgx's text[] over as its text
-// representation ({a,"b c"}).
+// representation ({a,"b c"}), which pgx's own array codec parses.
 type textArray []string
 
 // Value implements driver.Valuer: the array literal with every element
@@ -85,83 +87,23 @@ func (t textArray) Value() (driver.Value, error) {
 	return b.String(), nil
 }
 
-// Scan implements sql.Scanner for Postgres' one-dimensional text[] output.
+// typeMaps lends pgx type maps to Scan: a pgtype.Map caches its scan
+// plans and is not safe for concurrent use.
+var typeMaps = sync.Pool{New: func() any { return pgtype.NewMap() }}
+
+// Scan implements sql.Scanner for Postgres' text[] output, parsed by pgx
+// (quoting, escapes, a NULL element refused: a tag is never NULL).
 func (t *textArray) Scan(src any) error {
-	var s string
-	switch v := src.(type) {
-	case nil:
+	if src == nil {
 		*t = nil
 		return nil
-	case string:
-		s = v
-	case []byte:
-		s = string(v)
-	default:
-		return fmt.Errorf("scan text[]: unsupported source %T", src)
 	}
-	out, err := parseTextArray(s)
-	if err != nil {
-		return fmt.Errorf("scan text[] %q: %w", s, err)
+	m := typeMaps.Get().(*pgtype.Map)
+	defer typeMaps.Put(m)
+	var out []string
+	if err := m.SQLScanner(&out).Scan(src); err != nil {
+		return fmt.Errorf("scan text[]: %w", err)
 	}
 	*t = out
 	return nil
-}
-
-// parseTextArray parses the text output of a one-dimensional text[]:
-// elements separated by commas, quoted with "..." (backslash escapes inside)
-// when they contain special characters or are empty. An unquoted NULL is a
-// null element, which this schema never stores, so it is rejected.
-func parseTextArray(s string) ([]string, error) {
-	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
-		return nil, fmt.Errorf("not an array literal")
-	}
-	body := s[1 : len(s)-1]
-	out := []string{}
-	if body == "" {
-		return out, nil
-	}
-	for i := 0; ; {
-		var elem strings.Builder
-		if i < len(body) && body[i] == '"' {
-			i++
-			for {
-				if i >= len(body) {
-					return nil, fmt.Errorf("unterminated quoted element")
-				}
-				c := body[i]
-				if c == '\\' && i+1 < len(body) {
-					elem.WriteByte(body[i+1])
-					i += 2
-					continue
-				}
-				i++
-				if c == '"' {
-					break
-				}
-				elem.WriteByte(c)
-			}
-		} else {
-			j := strings.IndexByte(body[i:], ',')
-			if j < 0 {
-				j = len(body) - i
-			}
-			raw := body[i : i+j]
-			if raw == "NULL" {
-				return nil, fmt.Errorf("null element")
-			}
-			if strings.ContainsAny(raw, "{}\"") {
-				return nil, fmt.Errorf("multi-dimensional or malformed array")
-			}
-			elem.WriteString(raw)
-			i += j
-		}
-		out = append(out, elem.String())
-		if i == len(body) {
-			return out, nil
-		}
-		if body[i] != ',' {
-			return nil, fmt.Errorf("expected ',' at %d", i)
-		}
-		i++
-	}
 }

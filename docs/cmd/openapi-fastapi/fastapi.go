@@ -11,6 +11,8 @@ import (
 // reshape turns swag's OpenAPI 3.1 output into what FastAPI (Pydantic v2)
 // writes for the same API:
 //   - component names without Go package prefixes ("api.X" → "X");
+//   - the constraints, formats, defaults and nullability of the Analysis
+//     schemas and list parameters from domain's field declarations (rules.go);
 //   - ValidationError and HTTPValidationError exactly as FastAPI defines them;
 //   - `x-nullable` properties (pointer fields) as anyOf [{...}, {"type":"null"}],
 //     never with "default": null: FastAPI leaves None defaults out, and a
@@ -37,6 +39,9 @@ func reshape(doc map[string]any, fields map[string][]string) error {
 	components := object(doc, "components")
 	schemas := object(components, "schemas")
 	if err := unprefix(doc, schemas); err != nil {
+		return err
+	}
+	if err := applyRules(schemas, object(doc, "paths")); err != nil {
 		return err
 	}
 	schemas["ValidationError"] = validationError()
