@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/analysis-cache/service/cache"
+	"github.com/analysis-cache/service/domain"
 	"github.com/analysis-cache/service/internal/testenv"
 	"github.com/analysis-cache/service/repository"
 )
@@ -126,6 +127,52 @@ func (s *projectStore) list(ctx context.Context, where string, args ...any) ([]P
 	})
 }
 
+// InsertMissing inserts the projects whose id is absent and logs them as
+// one change, in one statement (cache.BulkStore, for write-behind).
+func (s *projectStore) InsertMissing(ctx context.Context, ps []Project) ([]string, int64, error) {
+	cols := make([][]any, 6)
+	for _, p := range ps {
+		for i, v := range []any{p.ID, p.OwnerID, p.Name, p.Version, p.CreatedAt, p.UpdatedAt} {
+			cols[i] = append(cols[i], v)
+		}
+	}
+	sql := `WITH w AS (INSERT INTO projects (` + projectColumns + `)
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[], $5::timestamptz[], $6::timestamptz[])
+  ON CONFLICT (id) DO NOTHING RETURNING id, owner_id)` + repository.LogBatchCTE("project", "owner_id", "$7") + `
+SELECT w.id::text, (SELECT id FROM o) FROM w`
+	rows, err := s.db.Query(ctx, sql, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], s.scope)
+	if err != nil {
+		return nil, 0, storeErr(err)
+	}
+	var inserted []string // RETURNING returns only the rows inserted
+	var id string
+	var change int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &change}, func() error {
+		inserted = append(inserted, id)
+		return nil
+	})
+	return inserted, change, storeErr(err)
+}
+
+// ExistingIDs returns those of ids that are stored (cache.BulkStore).
+func (s *projectStore) ExistingIDs(ctx context.Context, ids []string) ([]string, error) {
+	rows, err := s.db.Query(ctx, "SELECT id::text FROM projects WHERE id = ANY($1::uuid[])", ids)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return found, storeErr(err)
+}
+
+// storeErr marks an outage so write-behind retries it instead of
+// dead-lettering the batch.
+func storeErr(err error) error {
+	if err != nil && domain.ErrorCode(repository.Translate("Project", "write-behind", err)) == domain.EUNAVAILABLE {
+		return fmt.Errorf("%w: %w", cache.ErrStoreUnavailable, err)
+	}
+	return err
+}
+
 // Stored reloads the bodies of ids for the invalidation log (cache.LoadStored).
 func (s *projectStore) Stored(ctx context.Context, ids []string) ([]cache.Stored, error) {
 	ps, err := s.list(ctx, "WHERE id = ANY($1::uuid[])", ids)
@@ -151,6 +198,13 @@ func (jsonEncoding[T]) Parse(body []byte) (v T, err error) {
 	return v, err
 }
 
+// projectEntities is the cache.EntityCodec of projects (for write-behind).
+type projectEntities struct{ jsonEncoding[Project] }
+
+func (projectEntities) ID(p Project) string     { return p.ID.String() }
+func (projectEntities) Group(p Project) string  { return p.OwnerID.String() }
+func (projectEntities) Version(p Project) int64 { return p.Version }
+
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -169,16 +223,19 @@ type Projects struct {
 	writes  *cache.WriteThrough           // write-through writes, settled by the log
 	named   *cache.Namespace              // a cached filtered list
 	byOwner *cache.ReadThrough[[]Project] // a read-through list
+	imports *cache.WriteBehind[Project]   // write-behind bulk import
 }
 
 func NewProjects(b cache.Backend, store *projectStore, log *cache.Log) *Projects {
 	aside := cache.NewAside(b, ProjectResource, cache.AsideOptions{})
+	lists := cache.NewListInvalidation(b, ProjectResource)
 	return &Projects{
 		store:   store,
 		aside:   aside,
-		writes:  cache.NewWriteThrough(aside, cache.NewListInvalidation(b, ProjectResource), log, store.Stored),
+		writes:  cache.NewWriteThrough(aside, lists, log, store.Stored),
 		named:   cache.NewNamespace(b, ProjectResource, cache.PageOptions{}),
 		byOwner: cache.NewReadThrough(b, ProjectResource, store, jsonEncoding[[]Project]{}, cache.PageOptions{}),
+		imports: cache.NewWriteBehind(b, ProjectResource, store, projectEntities{}, lists, cache.WriteBehindOptions{Log: log}),
 	}
 }
 
@@ -232,6 +289,19 @@ func (s *Projects) ByOwner(ctx context.Context, owner uuid.UUID, skip, limit int
 	return s.byOwner.Get(ctx, owner.String(), skip, limit)
 }
 
+// Import accepts projects written behind: readable at once from Redis,
+// committed to Postgres by a flusher (imports.Run, or Flush).
+func (s *Projects) Import(ctx context.Context, owner uuid.UUID, names ...string) ([]Project, error) {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	ps := make([]Project, len(names))
+	generated := make([]bool, len(names))
+	for i, name := range names {
+		ps[i] = Project{ID: uuid.New(), OwnerID: owner, Name: name, Version: 1, CreatedAt: now, UpdatedAt: now}
+		generated[i] = true
+	}
+	return ps, s.imports.Enqueue(ctx, ps, generated)
+}
+
 // ---- The walk-through, run ----------------------------------------------
 
 // TestAddingAResource wires Project as docs/adding-a-resource.md says and
@@ -245,7 +315,7 @@ func TestAddingAResource(t *testing.T) {
 
 	// Postgres: the service's repository (the invalidation log and its
 	// migrations) and the project store beside it, on one database.
-	pg, err := repository.OpenWithOptions(ctx, env.DatabaseURL, nil, repository.Options{ChangeScope: prefix})
+	pg, err := repository.OpenWithOptions(ctx, env.DatabaseURL, slog.New(slog.DiscardHandler), repository.Options{ChangeScope: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +428,22 @@ func TestAddingAResource(t *testing.T) {
 	}
 	if b := body(projects.ByOwner(ctx, owner, 0, 10)); b != "[]" {
 		t.Fatalf("owner's list after the delete: %s, want []", b)
+	}
+
+	// Write-behind: an import is readable at once (a write-behind HIT), and
+	// once flushed it is in Postgres and in its owner's list.
+	imported, err := projects.Import(ctx, owner, "gemini", "mercury")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := projects.Get(ctx, imported[0].ID); err != nil || res.Status != cache.Hit || res.Pattern != cache.PatternWriteBehind {
+		t.Fatalf("get of an imported project: %s %s %v, want a write-behind HIT", res.Status, res.Pattern, err)
+	}
+	if n, err := projects.imports.Flush(ctx); err != nil || n != 2 {
+		t.Fatalf("flush: %d %v, want 2", n, err)
+	}
+	if err := json.Unmarshal([]byte(body(projects.ByOwner(ctx, owner, 0, 10))), &mine); err != nil || len(mine) != 2 {
+		t.Fatalf("owner's list after the import: %+v (%v), want the 2 imported projects", mine, err)
 	}
 
 	// Every change was applied by its writer and is settled in the log.

@@ -21,14 +21,24 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text
   AS t(` + columns + `)
 ON CONFLICT (id) DO NOTHING RETURNING id`
 
+// LogBatchCTE returns the data-modifying CTE, named "o", that records in the
+// invalidation log ONE change for all the rows the CTE named "w" returned
+// (their id and groupColumn columns; version 0: the log reloads them), and
+// none when w returned no row: append it to a multi-row write (a bulk
+// insert) and select (SELECT id FROM o) for the log's id of the change.
+// scopeParam must be Postgres.Scope().
+func LogBatchCTE(resource, groupColumn, scopeParam string) string {
+	return `, o AS (
+  INSERT INTO cache_outbox (scope, resource, entity_ids, group_ids, version)
+  SELECT ` + scopeParam + `::text, '` + resource + `', array_agg(w.id), array_agg(DISTINCT w.` + groupColumn + `), 0 FROM w HAVING count(*) > 0
+  RETURNING id)`
+}
+
 // insertLoggedSQL is insertUnnestSQL plus the row of the invalidation log
 // that records the rows it inserted (none when it inserted nothing), in the
 // same statement. Every returned row carries the log row's id.
-const insertLoggedSQL = `WITH w AS (` + insertUnnestSQL + `, owner_id),
-o AS (
-  INSERT INTO cache_outbox (scope, resource, entity_ids, group_ids, version)
-  SELECT $13::text, '` + domain.AnalysisKind + `', array_agg(id), array_agg(DISTINCT owner_id), 0 FROM w HAVING count(*) > 0
-  RETURNING id)
+var insertLoggedSQL = `WITH w AS (` + insertUnnestSQL + `, owner_id)` +
+	LogBatchCTE(domain.AnalysisKind, "owner_id", "$13") + `
 SELECT w.id, w.owner_id, (SELECT id FROM o) FROM w`
 
 // unnestColumns is a batch laid out column by column, the parameters of
