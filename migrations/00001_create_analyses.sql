@@ -1,8 +1,9 @@
 -- +goose Up
 -- The analyses table. The status enum, the score bounds, the version floor
 -- and nullability are repeated here as constraints, so a bug above cannot
--- store a row with them broken; the length limits and the url pattern are
--- left to the API. migrations/rules_test.go proves both against the field
+-- store a row with them broken; the length limits are added by
+-- 00004_analysis_lengths.sql, and the url pattern is left to the API.
+-- migrations/rules_test.go proves the constraints against the field
 -- declarations (domain/rules.go), boundary value by boundary value.
 CREATE TABLE analyses (
     id         uuid             PRIMARY KEY,
