@@ -19,6 +19,7 @@ var ErrUnavailable = errors.New("cache unavailable")
 // SelectorError is a Selector that Invalidate refuses; Reason says why.
 type SelectorError struct{ Reason string }
 
+// Error says the selector is invalid and why.
 func (e *SelectorError) Error() string { return "invalid selector: " + e.Reason }
 
 // ListInvalidation is the ChangeListener of one resource's list caches: a
