@@ -102,9 +102,10 @@ type WriteBehind[T any] struct {
 	// in Redis happens outside it (writebehind_pipeline.go).
 	flushMu sync.Mutex
 
-	mu     sync.Mutex         // guards cancel and done
-	cancel context.CancelFunc // stops the running Run
-	done   chan struct{}      // closed when the running Run returned
+	mu      sync.Mutex         // guards cancel, done and stopped
+	stopped bool               // Stop began: Run never starts again
+	cancel  context.CancelFunc // stops the running Run
+	done    chan struct{}      // closed when the running Run returned
 
 	// afterFlushArrival is a test hook run by Flush once it has counted the
 	// entries it must account for, before it flushes them.

@@ -21,12 +21,19 @@ import (
 // what it got. A batch that fails because the store is unavailable is
 // retried with backoff, never dropped. Run returns nil once ctx is done
 // (entries it holds stay pending for Stop or the next start); it returns
-// an error only when called while another Run of this WriteBehind runs.
+// an error only when called while another Run of this WriteBehind runs. A
+// WriteBehind that was stopped stays stopped: Run called after Stop began
+// (even one started just before it, in a goroutine not yet scheduled)
+// returns nil at once.
 func (w *WriteBehind[T]) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
 	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return nil
+	}
 	if w.done != nil {
 		w.mu.Unlock()
 		return errors.New("write-behind: Run is already running")
@@ -170,6 +177,7 @@ func (w *WriteBehind[T]) snapshot(ctx context.Context, until string) (last strin
 func (w *WriteBehind[T]) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	cancel, done := w.cancel, w.done
+	w.stopped = true // a Run not yet registered never starts
 	w.mu.Unlock()
 	if cancel != nil {
 		cancel()

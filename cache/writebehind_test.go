@@ -552,6 +552,29 @@ func TestWriteBehindStopDrainsWithoutLeaks(t *testing.T) {
 	}
 }
 
+// TestWriteBehindRunAfterStopReturns: a Run that starts after Stop began
+// (the goroutine started before Stop but scheduled after it, as at a
+// shutdown right after start-up) returns at once instead of flushing
+// forever unseen by Stop.
+func TestWriteBehindRunAfterStopReturns(t *testing.T) {
+	f := newWBFixture(t)
+	ctx := context.Background()
+	wb, _ := f.writeBehind("a", wbFast)
+	if err := wb.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- wb.Run(ctx) }() // ctx is never cancelled
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after Stop: %v, want nil", err)
+		}
+	case <-time.After(30 * time.Second): // far above a return "at once", even on a loaded machine
+		t.Fatal("Run after Stop is still running: nothing will ever stop it")
+	}
+}
+
 // TestWriteBehindUndecodableAfterKeyChange: entries sealed with a key the
 // flusher does not have (a key dropped from CACHE_ENCRYPTION_KEY) are
 // dead-lettered, never silently dropped, and never block the others.
