@@ -29,7 +29,7 @@ ON CONFLICT (id) DO NOTHING RETURNING id`
 // scopeParam must be Postgres.Scope().
 func LogBatchCTE(resource, groupColumn, scopeParam string) string {
 	return `, o AS (
-  INSERT INTO cache_outbox (scope, resource, entity_ids, group_ids, version)
+  INSERT INTO cache_outbox (scope, resource, analysis_ids, owner_ids, version)
   SELECT ` + scopeParam + `::text, '` + resource + `', array_agg(w.id), array_agg(DISTINCT w.` + groupColumn + `), 0 FROM w HAVING count(*) > 0
   RETURNING id)`
 }

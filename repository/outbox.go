@@ -36,7 +36,7 @@ func (p *Postgres) channel() string {
 	return "cache_outbox_" + hex.EncodeToString(sum[:8])
 }
 
-const changeColumns = "id, resource, entity_ids, group_ids, version, deleted"
+const changeColumns = "id, resource, analysis_ids, owner_ids, version, deleted"
 
 // Pending returns up to limit unapplied changes at least minAge old, oldest first.
 func (p *Postgres) Pending(ctx context.Context, minAge time.Duration, limit int) ([]outbox.Change, error) {

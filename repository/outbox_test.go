@@ -69,3 +69,31 @@ func TestChangeLogIsScoped(t *testing.T) {
 		t.Fatalf("b's listener heard %v first; want only its own announcement [-7]", got)
 	}
 }
+
+// TestPreviousReleaseWritesStillLog: during a rolling upgrade, instances of
+// the release before resources existed keep writing with their own
+// statement (which names neither the resource nor any new column) against
+// the migrated schema; it must still succeed, and the change it logs must
+// read back as an analysis change, ids and owners included.
+func TestPreviousReleaseWritesStillLog(t *testing.T) {
+	ctx := context.Background()
+	scope := "previous-release:" + uuid.NewString()
+	p := openScoped(t, scope)
+	id, owner := uuid.New(), uuid.New()
+	// The outbox insert of the previous release's create statement, verbatim.
+	if err := p.DB().Exec(`INSERT INTO cache_outbox (scope, analysis_ids, owner_ids, version, deleted)
+		SELECT ?::text, ARRAY[?::uuid], ARRAY[?::uuid], 1, false`, scope, id.String(), owner.String()).Error; err != nil {
+		t.Fatalf("the previous release's log insert fails on the migrated schema: %v", err)
+	}
+	changes, err := p.Pending(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 {
+		t.Fatalf("%d pending changes in the scope, want 1", len(changes))
+	}
+	c := changes[0]
+	if c.Resource != "analysis" || !slices.Equal(c.IDs, []string{id.String()}) || !slices.Equal(c.Groups, []string{owner.String()}) || c.Version != 1 {
+		t.Fatalf("read back %+v, want an analysis change of %s owned by %s at version 1", c, id, owner)
+	}
+}

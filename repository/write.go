@@ -30,7 +30,7 @@ var logChange = LogChangeCTE(domain.AnalysisKind, "owner_id", "%s", "%s")
 // literal like "true"); scopeParam must be Postgres.Scope().
 func LogChangeCTE(resource, groupColumn, scopeParam, deleted string) string {
 	return `, o AS (
-  INSERT INTO cache_outbox (scope, resource, entity_ids, group_ids, version, deleted)
+  INSERT INTO cache_outbox (scope, resource, analysis_ids, owner_ids, version, deleted)
   SELECT ` + scopeParam + `::text, '` + resource + `', ARRAY[w.id], ARRAY[w.` + groupColumn + `], w.version, ` + deleted + ` FROM w
   RETURNING id)`
 }

@@ -13,7 +13,7 @@ func TestOutboxWatchKeepsPeaksPerTurn(t *testing.T) {
 	d := migratedDatabase(t)
 	insert := func(n int, applied bool) {
 		t.Helper()
-		if _, err := d.conn.Exec(ctx, `INSERT INTO cache_outbox (resource, entity_ids, group_ids, version, applied_at)
+		if _, err := d.conn.Exec(ctx, `INSERT INTO cache_outbox (resource, analysis_ids, owner_ids, version, applied_at)
 			SELECT 'analysis', ARRAY[gen_random_uuid()], ARRAY[gen_random_uuid()], 1, CASE WHEN $2 THEN now() END
 			FROM generate_series(1, $1)`, n, applied); err != nil {
 			t.Fatal(err)
