@@ -96,7 +96,7 @@ type Resource struct {
 	Group string
 	// AllGroups is the tag every per-group list also carries ("analyses"),
 	// so the admin API can drop all of them at once; writes never
-	// invalidate it.
+	// invalidate it. "" when the lists carry no such tag.
 	AllGroups string
 }
 

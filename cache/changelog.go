@@ -70,11 +70,10 @@ type tracked struct {
 //     harmless.
 //   - The log stays small: applied changes are purged after Retention.
 //
-// Every resource whose writes record changes must be tracked (Track) by
-// every process of the cache before Run: a change of a resource the Log
-// does not track cannot be applied, so catch-up fails and the gate stays
-// closed (reads are served from Postgres) until a process that tracks it
-// applies it.
+// A Log reads and applies only the changes of the resources it tracks
+// (Track): a process serves no read of a resource it does not track, so
+// another resource's changes are left to the processes that track it (its
+// writers do), and never hold this process's gate closed.
 //
 // A Log is safe for concurrent use; Run drives it.
 type Log struct {
@@ -84,7 +83,9 @@ type Log struct {
 	log     *slog.Logger
 	opt     LogOptions
 
-	resources map[string]tracked // by Resource.Kind; written by Track before Run
+	mu        sync.RWMutex       // guards resources and kinds
+	resources map[string]tracked // by Resource.Kind
+	kinds     []string           // the keys of resources, sorted
 
 	listening atomic.Bool // the listener has LISTENed at least once
 
@@ -123,9 +124,33 @@ func NewLog(changes ChangeStore, b Backend, opt LogOptions) *Log {
 
 // Track makes the Log apply the changes of aside's resource: entries
 // through aside (reloaded with load), list invalidations through lists
-// (nil when the resource has no cached lists). Call it before Run.
+// (nil when the resource has no cached lists). It may be called at any
+// time, Run included.
 func (l *Log) Track(aside *Aside, lists ChangeListener, load LoadStored) {
-	l.resources[aside.Resource().Kind] = tracked{aside: aside, lists: lists, load: load}
+	kind := aside.Resource().Kind
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.resources[kind]; !ok {
+		l.kinds = append(l.kinds, kind)
+		slices.Sort(l.kinds)
+	}
+	l.resources[kind] = tracked{aside: aside, lists: lists, load: load}
+}
+
+// Tracks reports whether the Log applies the changes of the resource kind.
+func (l *Log) Tracks(kind string) bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	_, ok := l.resources[kind]
+	return ok
+}
+
+// tracking returns the kinds the Log applies, for the store's queries:
+// never nil (which would ask for every kind), empty when it tracks none.
+func (l *Log) tracking() []string {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return append([]string{}, l.kinds...)
 }
 
 // Commit runs apply, the cache side of the changes logged as changes (their
@@ -275,7 +300,7 @@ func (l *Log) catchUp(ctx context.Context, replay bool) error {
 		return fmt.Errorf("catch up: %w", err)
 	}
 	if replay {
-		changes, err := l.changes.Retained(ctx, l.opt.Retention)
+		changes, err := l.changes.Retained(ctx, l.tracking(), l.opt.Retention)
 		if err != nil {
 			return fmt.Errorf("replay the invalidation log: %w", err)
 		}
@@ -287,7 +312,7 @@ func (l *Log) catchUp(ctx context.Context, replay bool) error {
 		return nil
 	}
 	for {
-		changes, err := l.changes.Pending(ctx, 0, l.opt.Batch)
+		changes, err := l.changes.Pending(ctx, l.tracking(), 0, l.opt.Batch)
 		if err != nil {
 			return fmt.Errorf("read the invalidation log: %w", err)
 		}
@@ -306,7 +331,7 @@ func (l *Log) catchUp(ctx context.Context, replay bool) error {
 // sweep applies the pending changes older than Grace: those whose writer
 // died before applying or announcing them.
 func (l *Log) sweep(ctx context.Context) error {
-	changes, err := l.changes.Pending(ctx, l.opt.Grace, l.opt.Batch)
+	changes, err := l.changes.Pending(ctx, l.tracking(), l.opt.Grace, l.opt.Batch)
 	if err != nil || len(changes) == 0 {
 		return err
 	}
@@ -327,8 +352,10 @@ func (l *Log) apply(ctx context.Context, changes []Change) error {
 		byResource[c.Resource] = append(byResource[c.Resource], c)
 	}
 	for kind, cs := range byResource {
+		l.mu.RLock()
 		t, ok := l.resources[kind]
-		if !ok {
+		l.mu.RUnlock()
+		if !ok { // the store returned a kind it was not asked for
 			return fmt.Errorf("apply the invalidation log: change %d is of resource %q, which this process does not track (Log.Track)", cs[0].ID, kind)
 		}
 		if err := t.apply(ctx, cs); err != nil {

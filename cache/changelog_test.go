@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,7 +108,7 @@ func (f *logFixture) cachedVersion(t *testing.T, id uuid.UUID) (byte, int64) {
 // pending reports whether any of ids is still pending in the log.
 func (f *logFixture) pending(t *testing.T, ids ...int64) bool {
 	t.Helper()
-	changes, err := f.pg.Pending(context.Background(), 0, 1<<20)
+	changes, err := f.pg.Pending(context.Background(), nil, 0, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,49 +315,105 @@ func TestLogAppliesListInvalidations(t *testing.T) {
 	}
 }
 
-// A change of a resource this process does not track cannot be applied:
-// catch-up fails, the gate stays closed and the change stays pending, until
-// the resource is tracked.
-func TestLogRefusesChangesOfUntrackedResources(t *testing.T) {
+// TestLogLeavesUntrackedResourcesToOthers: a process applies only the
+// changes of the resources it tracks. Another resource's pending change
+// neither blocks its catch-up (the gate reopens, its own changes are
+// applied) nor is marked applied by it; a process that tracks that
+// resource applies it.
+func TestLogLeavesUntrackedResourcesToOthers(t *testing.T) {
 	f := newLogFixture(t)
 	ctx := context.Background()
 	p := f.process(t, f.redis, false, LogOptions{})
-	row := listsCreate(t, f.pg, uuid.New(), "widget")
-	changes, err := f.pg.Pending(ctx, 0, 1<<20)
+	widgetRow := listsCreate(t, f.pg, uuid.New(), "widget")
+	changes, err := f.pg.Pending(ctx, nil, 0, 1<<20)
 	if err != nil || len(changes) != 1 {
 		t.Fatalf("pending: %+v, %v; want the one create", changes, err)
 	}
-	id := changes[0].ID
-	// The same change, logged as another resource's.
-	if err := f.pg.DB().Exec("UPDATE cache_outbox SET resource = 'widget' WHERE id = ?", id).Error; err != nil {
+	widgetChange := changes[0].ID
+	// The same change, logged as another resource's, ahead of one of ours.
+	if err := f.pg.DB().Exec("UPDATE cache_outbox SET resource = 'widget' WHERE id = ?", widgetChange).Error; err != nil {
 		t.Fatal(err)
 	}
+	ours := listsCreate(t, f.pg, uuid.New(), "ours")
 
-	err = p.log.CatchUp(ctx)
-	if err == nil || !strings.Contains(err.Error(), `"widget"`) {
-		t.Fatalf("CatchUp with an untracked resource's change: %v; want an error naming it", err)
-	}
-	if p.gate.Open() {
-		t.Fatal("the gate opened although a change could not be applied")
-	}
-	if !f.pending(t, id) {
-		t.Fatalf("change %d of an untracked resource marked applied", id)
-	}
-
-	widgets := NewAside(f.backend(f.redis, p.gate), Resource{Kind: "widget"}, AsideOptions{})
-	p.log.Track(widgets, nil, storedAnalyses(f.pg))
+	p.gate.Close()
 	if err := p.log.CatchUp(ctx); err != nil {
-		t.Fatalf("CatchUp once widgets are tracked: %v", err)
+		t.Fatalf("CatchUp with another resource's change pending: %v", err)
 	}
-	if !p.gate.Open() || f.pending(t, id) {
-		t.Fatalf("after tracking widgets: gate open %v, change pending %v; want open and applied", p.gate.Open(), f.pending(t, id))
+	if !p.gate.Open() {
+		t.Fatal("another resource's change holds the gate closed")
 	}
-	raw, err := f.redis.Get(ctx, widgets.Key(row.ID.String())).Bytes()
+	if k, v := f.cachedVersion(t, ours.ID); k != KindValue || v != 1 {
+		t.Fatalf("our change was not applied behind the other's: entry %c%d", k, v)
+	}
+	if !f.pending(t, widgetChange) {
+		t.Fatalf("change %d of an untracked resource was marked applied", widgetChange)
+	}
+
+	// A process that tracks widgets applies it.
+	q := f.process(t, f.redis, false, LogOptions{})
+	widgets := NewAside(f.backend(f.redis, q.gate), Resource{Kind: "widget"}, AsideOptions{})
+	q.log.Track(widgets, nil, storedAnalyses(f.pg))
+	if err := q.log.CatchUp(ctx); err != nil {
+		t.Fatalf("CatchUp of a process that tracks widgets: %v", err)
+	}
+	if f.pending(t, widgetChange) {
+		t.Fatalf("change %d still pending after a process tracking widgets caught up", widgetChange)
+	}
+	raw, err := f.redis.Get(ctx, widgets.Key(widgetRow.ID.String())).Bytes()
 	if err != nil {
 		t.Fatalf("the widget's entry: %v", err)
 	}
 	if e, err := f.codec.Decode(raw); err != nil || e.Kind != KindValue || e.Version != 1 {
 		t.Fatalf("the widget's entry: %+v, %v; want V1", e, err)
+	}
+}
+
+// TestLogAppliesChangesOfSeveralResources: one catch-up applies a batch
+// that mixes resources, each through its own Aside and lists, and marks
+// them all applied.
+func TestLogAppliesChangesOfSeveralResources(t *testing.T) {
+	f := newLogFixture(t)
+	ctx := context.Background()
+	p := f.process(t, f.redis, false, LogOptions{})
+	b := f.backend(f.redis, p.gate)
+	widgetRes := Resource{Kind: "widget", Lists: "widgets"}
+	widgets := NewAside(b, widgetRes, AsideOptions{})
+	p.log.Track(widgets, NewListInvalidation(b, widgetRes), storedAnalyses(f.pg))
+
+	analysis := listsCreate(t, f.pg, uuid.New(), "an analysis")
+	widget := listsCreate(t, f.pg, uuid.New(), "a widget")
+	changes, err := f.pg.Pending(ctx, nil, 0, 1<<20)
+	if err != nil || len(changes) != 2 {
+		t.Fatalf("pending: %+v, %v; want the two creates", changes, err)
+	}
+	if err := f.pg.DB().Exec("UPDATE cache_outbox SET resource = 'widget' WHERE id = ?", changes[1].ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	nsBefore := map[string]string{}
+	for _, ns := range []string{testResource.Lists, widgetRes.Lists} {
+		nsBefore[ns], _ = f.redis.Get(ctx, f.keys.Namespace(ns)).Result()
+	}
+
+	p.gate.Close()
+	if err := p.log.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.pending(t, changes[0].ID, changes[1].ID) {
+		t.Fatal("a change of the mixed batch is still pending")
+	}
+	if k, v := f.cachedVersion(t, analysis.ID); k != KindValue || v != 1 {
+		t.Fatalf("the analysis entry: %c%d, want V1", k, v)
+	}
+	if raw, err := f.redis.Get(ctx, widgets.Key(widget.ID.String())).Bytes(); err != nil {
+		t.Fatalf("the widget's entry: %v", err)
+	} else if e, err := f.codec.Decode(raw); err != nil || e.Kind != KindValue {
+		t.Fatalf("the widget's entry: %+v, %v", e, err)
+	}
+	for ns, before := range nsBefore {
+		if after, _ := f.redis.Get(ctx, f.keys.Namespace(ns)).Result(); after == before {
+			t.Fatalf("namespace %s not bumped (%q)", ns, after)
+		}
 	}
 }
 

@@ -102,7 +102,7 @@ func (s *projectStore) Get(ctx context.Context, id uuid.UUID) (*Project, error) 
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, cache.ErrNotFound
 	}
-	return p, err
+	return p, repository.Translate("Project", "get project", err) // an outage is EUNAVAILABLE (503)
 }
 
 // ListByGroup is one page of an owner's projects, newest first: the source
@@ -119,12 +119,13 @@ func (s *projectStore) ListNamed(ctx context.Context, name string) ([]Project, e
 func (s *projectStore) list(ctx context.Context, where string, args ...any) ([]Project, error) {
 	rows, err := s.db.Query(ctx, "SELECT "+projectColumns+" FROM projects "+where, args...)
 	if err != nil {
-		return nil, err
+		return nil, repository.Translate("Project", "list projects", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Project, error) {
+	ps, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Project, error) {
 		p, err := scanProject(r)
 		return *p, err
 	})
+	return ps, repository.Translate("Project", "list projects", err)
 }
 
 // InsertMissing inserts the projects whose id is absent and logs them as
@@ -448,7 +449,7 @@ func TestAddingAResource(t *testing.T) {
 
 	// Every change was applied by its writer and is settled in the log.
 	testenv.PollUntil(t, "the writes are marked applied", func() bool {
-		pending, err := pg.Pending(ctx, 0, 10)
+		pending, err := pg.Pending(ctx, nil, 0, 10)
 		return err == nil && len(pending) == 0
 	})
 }

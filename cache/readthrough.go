@@ -77,8 +77,12 @@ type Encoding[T any] interface {
 
 // NewReadThrough returns the read-through cache of resource's per-group
 // lists on b, loading pages from source and encoding them with enc; pages
-// live opt.TTL ± opt.Jitter.
+// live opt.TTL ± opt.Jitter. resource.Group must be set (pages are tagged
+// by group); AllGroups is optional. It panics when Group is empty.
 func NewReadThrough[T any](b Backend, resource Resource, source GroupLister[T], enc Encoding[T], opt PageOptions) *ReadThrough[T] {
+	if resource.Group == "" {
+		panic(fmt.Sprintf("cache: NewReadThrough(%q): the resource has no Group to tag its lists with", resource.Kind))
+	}
 	b = b.withDefaults()
 	return &ReadThrough[T]{
 		source: source, enc: enc, resource: resource,
@@ -121,8 +125,13 @@ func (r *ReadThrough[T]) get(ctx context.Context, group string, skip, limit int,
 		return r.loadOnly(ctx, group, skip, limit, Bypass)
 	}
 	key := r.keys.GroupList(r.resource.Kind, group, skip, limit)
-	tags := []string{r.resource.GroupTag(group), r.resource.AllGroups}
-	res, err := rtRead.Run(ctx, r.rdb, []string{key, r.keys.TagGeneration(tags[0]), r.keys.TagGeneration(tags[1])}).Slice()
+	tags := r.tagsOf(group)
+	keys := make([]string, 1, 1+len(tags))
+	keys[0] = key
+	for _, tag := range tags {
+		keys = append(keys, r.keys.TagGeneration(tag))
+	}
+	res, err := rtRead.Run(ctx, r.rdb, keys).Slice()
 	if err != nil {
 		r.metrics.Error(ctx, r.resource.Kind, PatternReadThrough, "read", key, err)
 		return r.loadOnly(ctx, group, skip, limit, Bypass)
@@ -167,6 +176,15 @@ func (r *ReadThrough[T]) get(ctx context.Context, group string, skip, limit int,
 	}
 	r.metrics.Lookup(r.resource.Kind, PatternReadThrough, Miss)
 	return Result{Body: body, Status: Miss, Pattern: PatternReadThrough}, v, nil
+}
+
+// tagsOf returns the tags of group's pages: its GroupTag, and AllGroups
+// when the resource has one.
+func (r *ReadThrough[T]) tagsOf(group string) []string {
+	if r.resource.AllGroups == "" {
+		return []string{r.resource.GroupTag(group)}
+	}
+	return []string{r.resource.GroupTag(group), r.resource.AllGroups}
 }
 
 func (r *ReadThrough[T]) loadOnly(ctx context.Context, group string, skip, limit int, s Status) (Result, T, error) {

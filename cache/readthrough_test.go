@@ -302,3 +302,31 @@ func TestReadThroughPageOutlivingItsTagSetIsNotServed(t *testing.T) {
 		t.Fatalf("read after the write: %s with title %q; the page of the old generation was served", rs.Status, p.Data[0].Title)
 	}
 }
+
+// TestReadThroughWithoutAllGroupsTag: a resource whose lists carry no
+// all-groups tag caches and invalidates them by the group's tag alone, and
+// never joins an unnamed tag that every such resource would share.
+func TestReadThroughWithoutAllGroupsTag(t *testing.T) {
+	f := newListsFixture(t)
+	pg := listsPostgres(t)
+	res := Resource{Kind: "gadget", Group: "maker"}
+	rt := NewReadThrough(f.backend(), res, ownerLists(pg), pageEncoding{}, PageOptions{TTL: time.Minute})
+	inv := NewListInvalidation(f.backend(), res)
+	ctx := context.Background()
+	owner := uuid.New()
+	listsCreate(t, pg, owner, "first")
+	for i, want := range []Status{Miss, Hit} {
+		if r, err := rt.Get(ctx, owner.String(), 0, 20); err != nil || r.Status != want {
+			t.Fatalf("read %d: %s, %v; want %s", i+1, r.Status, err, want)
+		}
+	}
+	if n := f.rdb.Exists(ctx, f.keys.Tag(""), f.keys.TagGeneration("")).Val(); n != 0 {
+		t.Fatalf("%d keys of the unnamed tag exist", n)
+	}
+	if err := inv.Changed(ctx, owner.String()); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := rt.Get(ctx, owner.String(), 0, 20); err != nil || r.Status != Miss {
+		t.Fatalf("read after the group changed: %s, %v; want MISS", r.Status, err)
+	}
+}

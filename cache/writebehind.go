@@ -177,7 +177,10 @@ type WriteBehindOptions struct {
 	Consumer      string        // this process's consumer name in the group; unique per live process
 	Jitter        float64       // ±fraction applied to EntryTTL (CACHE_TTL_JITTER)
 	// Log settles the change each commit recorded in the invalidation log
-	// (nil: the list invalidation runs unsettled, for tests of the flusher alone).
+	// (nil: the list invalidation runs unsettled, for tests of the flusher
+	// alone). It must track the resource already (NewWriteThrough or
+	// Log.Track): a change it could not settle would otherwise be applied by
+	// no process. NewWriteBehind panics when it does not.
 	Log *Log
 	// Tracer starts a "write-behind flush" span around each batch's commit,
 	// the parent of the batch's statements and of its settle's Redis calls
@@ -217,6 +220,9 @@ func deadLetterKey(k Keys, streams string) string { return k.Prefix + streams + 
 // (nil: the resource has no cached lists) which groups changed after each
 // commit. Call Run to start flushing and Stop to drain.
 func NewWriteBehind[T any](b Backend, resource Resource, store BulkStore[T], ent EntityCodec[T], lists ChangeListener, opt WriteBehindOptions) *WriteBehind[T] {
+	if opt.Log != nil && !opt.Log.Tracks(resource.Kind) {
+		panic(fmt.Sprintf("cache: NewWriteBehind(%q): the Log does not track the resource; wire its WriteThrough (or Log.Track) first", resource.Kind))
+	}
 	b = b.withDefaults()
 	if opt.BatchSize <= 0 {
 		opt.BatchSize = 100

@@ -390,10 +390,12 @@ func (w *WriteBehind[T]) settle(ctx context.Context, r wbRound[T], notifyAll boo
 	defer cancel()
 	groups := make([]string, 0, 4)
 	seen := make(map[string]struct{}, 4)
+	changed := false // some entry's row is new (or may be: notifyAll)
 	for _, e := range ok {
 		if !notifyAll && !inserted[e.ID] {
 			continue
 		}
+		changed = true
 		g := w.ent.Group(e.Value)
 		if _, dup := seen[g]; g != "" && !dup {
 			seen[g] = struct{}{}
@@ -401,7 +403,9 @@ func (w *WriteBehind[T]) settle(ctx context.Context, r wbRound[T], notifyAll boo
 		}
 	}
 	apply := func(ctx context.Context) error {
-		if len(groups) == 0 || w.lists == nil {
+		// The resource's lists change even when no inserted row has a group
+		// (its namespace is bumped all the same).
+		if !changed || w.lists == nil {
 			return nil
 		}
 		return w.lists.Changed(ctx, groups...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,5 +148,57 @@ func TestWriteBehindStreamNames(t *testing.T) {
 		if s, d := streamKey(k, p), deadLetterKey(k, p); s != c.stream || d != c.dead {
 			t.Errorf("Streams %q, kind %q: %s and %s, want %s and %s", c.streams, c.kind, s, d, c.stream, c.dead)
 		}
+	}
+}
+
+// TestWriteBehindNeedsATrackedResource: a write-behind whose Log does not
+// track its resource is refused when it is built, not when its first
+// unsettled change would wait forever for a process to apply it.
+func TestWriteBehindNeedsATrackedResource(t *testing.T) {
+	log := NewLog(nil, Backend{}, LogOptions{})
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), `"widget"`) {
+			t.Fatalf("NewWriteBehind with an untracked resource: recovered %v, want a panic naming it", r)
+		}
+	}()
+	NewWriteBehind[domain.Analysis](Backend{}, Resource{Kind: "widget"}, nil, nil, nil, WriteBehindOptions{Log: log})
+}
+
+// groupless is an entity codec whose entities belong to no group.
+type groupless struct{ wbAnalyses }
+
+func (groupless) Group(domain.Analysis) string { return "" }
+
+// countingLists records the calls of Changed.
+type countingLists struct {
+	mu    sync.Mutex
+	calls [][]string
+}
+
+func (c *countingLists) Changed(_ context.Context, groups ...string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, groups)
+	return nil
+}
+
+// TestWriteBehindInvalidatesListsOfGrouplessEntities: rows whose entities
+// have no group still change the resource's lists (its namespace), so a
+// flush that inserted any tells the lists, with no group.
+func TestWriteBehindInvalidatesListsOfGrouplessEntities(t *testing.T) {
+	f := newWBFixture(t)
+	ctx := context.Background()
+	lists := &countingLists{}
+	wb := NewWriteBehind[domain.Analysis](f.backend(NewMetrics(nil, wbQuietLog)), wbResource, wbStore{f.repo}, groupless{}, lists, wbFast)
+	if err := wb.Enqueue(ctx, []domain.Analysis{newWBItem(uuid.New(), "groupless")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := wb.Flush(ctx); err != nil || n != 1 {
+		t.Fatalf("flush: %d, %v; want 1", n, err)
+	}
+	lists.mu.Lock()
+	defer lists.mu.Unlock()
+	if len(lists.calls) != 1 || len(lists.calls[0]) != 0 {
+		t.Fatalf("Changed calls %v, want one, with no group", lists.calls)
 	}
 }

@@ -26,7 +26,8 @@ ON CONFLICT (id) DO NOTHING RETURNING id`
 // (their id and groupColumn columns; version 0: the log reloads them), and
 // none when w returned no row: append it to a multi-row write (a bulk
 // insert) and select (SELECT id FROM o) for the log's id of the change.
-// scopeParam must be Postgres.Scope().
+// scopeParam must be Postgres.Scope(); the columns are uuids, as for
+// LogChangeCTE.
 func LogBatchCTE(resource, groupColumn, scopeParam string) string {
 	return `, o AS (
   INSERT INTO cache_outbox (scope, resource, analysis_ids, owner_ids, version)

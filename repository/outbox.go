@@ -38,17 +38,21 @@ func (p *Postgres) channel() string {
 
 const changeColumns = "id, resource, analysis_ids, owner_ids, version, deleted"
 
-// Pending returns up to limit unapplied changes at least minAge old, oldest first.
-func (p *Postgres) Pending(ctx context.Context, minAge time.Duration, limit int) ([]outbox.Change, error) {
+// Pending returns up to limit unapplied changes of kinds (nil: all) at
+// least minAge old, oldest first.
+func (p *Postgres) Pending(ctx context.Context, kinds []string, minAge time.Duration, limit int) ([]outbox.Change, error) {
 	return p.changes(ctx, "pending changes", `SELECT `+changeColumns+` FROM cache_outbox
-		WHERE scope = $3 AND applied_at IS NULL AND created_at <= clock_timestamp() - $1::interval ORDER BY id LIMIT $2`,
-		interval(minAge), limit, p.scope)
+		WHERE scope = $3 AND ($4::text[] IS NULL OR resource = ANY($4::text[]))
+		  AND applied_at IS NULL AND created_at <= clock_timestamp() - $1::interval ORDER BY id LIMIT $2`,
+		interval(minAge), limit, p.scope, kinds)
 }
 
-// Retained returns every change not applied yet or applied within since, oldest first.
-func (p *Postgres) Retained(ctx context.Context, since time.Duration) ([]outbox.Change, error) {
+// Retained returns every change of kinds (nil: all) not applied yet or
+// applied within since, oldest first.
+func (p *Postgres) Retained(ctx context.Context, kinds []string, since time.Duration) ([]outbox.Change, error) {
 	return p.changes(ctx, "retained changes", `SELECT `+changeColumns+` FROM cache_outbox
-		WHERE scope = $2 AND (applied_at IS NULL OR applied_at > clock_timestamp() - $1::interval) ORDER BY id`, interval(since), p.scope)
+		WHERE scope = $2 AND ($3::text[] IS NULL OR resource = ANY($3::text[]))
+		  AND (applied_at IS NULL OR applied_at > clock_timestamp() - $1::interval) ORDER BY id`, interval(since), p.scope, kinds)
 }
 
 // MarkApplied sets applied_at on ids.

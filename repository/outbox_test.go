@@ -36,7 +36,7 @@ func TestChangeLogIsScoped(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := func(p *Postgres) []int64 {
-		changes, err := p.Pending(ctx, 0, 1000)
+		changes, err := p.Pending(ctx, nil, 0, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,7 +85,7 @@ func TestPreviousReleaseWritesStillLog(t *testing.T) {
 		SELECT ?::text, ARRAY[?::uuid], ARRAY[?::uuid], 1, false`, scope, id.String(), owner.String()).Error; err != nil {
 		t.Fatalf("the previous release's log insert fails on the migrated schema: %v", err)
 	}
-	changes, err := p.Pending(ctx, 0, 10)
+	changes, err := p.Pending(ctx, nil, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

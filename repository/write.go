@@ -27,7 +27,10 @@ var logChange = LogChangeCTE(domain.AnalysisKind, "owner_id", "%s", "%s")
 // (its id, groupColumn and version columns): append it to a single-row
 // write's WITH clause and select o.id to get the log's id of the change.
 // scopeParam and deleted are SQL expressions (a parameter like "$3", a
-// literal like "true"); scopeParam must be Postgres.Scope().
+// literal like "true"); scopeParam must be Postgres.Scope(). The log holds
+// ids and groups as uuid[]: the id and group columns must be uuids (a
+// resource without groups passes its id column, and leaves its
+// cache.Resource.Group empty, so no tag is derived from it).
 func LogChangeCTE(resource, groupColumn, scopeParam, deleted string) string {
 	return `, o AS (
   INSERT INTO cache_outbox (scope, resource, analysis_ids, owner_ids, version, deleted)

@@ -33,12 +33,13 @@ type Change struct {
 // implements it on Postgres). Rows are written by the stores' write
 // statements, never through this interface.
 type Store interface {
-	// Pending returns up to limit changes not applied yet and at least
-	// minAge old, oldest first.
-	Pending(ctx context.Context, minAge time.Duration, limit int) ([]Change, error)
-	// Retained returns every change not applied yet or applied within the
-	// last since, oldest first: what a Redis that restarted may have lost.
-	Retained(ctx context.Context, since time.Duration) ([]Change, error)
+	// Pending returns up to limit changes of the resources kinds (nil: of
+	// every resource) not applied yet and at least minAge old, oldest first.
+	Pending(ctx context.Context, kinds []string, minAge time.Duration, limit int) ([]Change, error)
+	// Retained returns every change of the resources kinds (nil: of every
+	// resource) not applied yet or applied within the last since, oldest
+	// first: what a Redis that restarted may have lost.
+	Retained(ctx context.Context, kinds []string, since time.Duration) ([]Change, error)
 	// MarkApplied records that ids were applied to Redis.
 	MarkApplied(ctx context.Context, ids []int64) error
 	// Announce tells every listener that ids are pending: their writer could
