@@ -97,19 +97,12 @@ func (a *Aside) Key(id string) string { return a.keys.Entity(a.resource.Kind, id
 // Resource returns the resource whose entries a holds.
 func (a *Aside) Resource() Resource { return a.resource }
 
-// asideFill writes ARGV[2] with PX ARGV[3] only while KEYS[1] still holds
-// our lease ARGV[1] (token included): a write or delete in between wins.
-var asideFill = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
-end
-return 0`)
-
-// asideReplace takes the lease ARGV[2] with PX ARGV[3] only while KEYS[1]
-// still holds exactly ARGV[1], the undecodable bytes the reader read: a
-// tombstone or a value written since that GET is never overwritten.
-var asideReplace = redis.NewScript(`
+// setIfHolds writes ARGV[2] with PX ARGV[3] only while KEYS[1] still holds
+// exactly ARGV[1]. It serves both compare-and-sets of a read: the fill
+// (ARGV[1] our lease, token included: a write or delete in between wins)
+// and the lease taken over undecodable bytes (ARGV[1] the bytes the reader
+// read: a tombstone or a value written since that GET is never overwritten).
+var setIfHolds = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
@@ -209,7 +202,7 @@ func (a *Aside) fill(ctx context.Context, key string, undecodable []byte, load f
 	var took bool
 	var err error
 	if undecodable != nil {
-		took, err = asideReplace.Run(ctx, a.rdb, []string{key}, undecodable, lease, a.opt.LeaseTTL.Milliseconds()).Bool()
+		took, err = setIfHolds.Run(ctx, a.rdb, []string{key}, undecodable, lease, a.opt.LeaseTTL.Milliseconds()).Bool()
 	} else {
 		took, err = a.rdb.SetNX(ctx, key, lease, a.opt.LeaseTTL).Result()
 	}
@@ -242,7 +235,7 @@ func (a *Aside) fill(ctx context.Context, key string, undecodable []byte, load f
 		return Result{Status: Miss, Pattern: PatternAside}, lerr
 	}
 	status := Miss
-	if ferr := asideFill.Run(wctx, a.rdb, []string{key}, lease, entry, ttl.Milliseconds()).Err(); ferr != nil {
+	if ferr := setIfHolds.Run(wctx, a.rdb, []string{key}, lease, entry, ttl.Milliseconds()).Err(); ferr != nil {
 		a.metrics.Error(ctx, a.resource.Kind, PatternAside, "fill", key, ferr)
 		status = Bypass
 	}
