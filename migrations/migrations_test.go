@@ -109,18 +109,26 @@ func TestUpConcurrent(t *testing.T) {
 	}
 }
 
-// TestSchema checks the constraints the contract relies on, and that Down
-// undoes Up.
-func TestSchema(t *testing.T) {
-	ctx := context.Background()
+// migratedDatabase returns a fresh database with every migration applied,
+// closed when the test ends.
+func migratedDatabase(t *testing.T) *sql.DB {
+	t.Helper()
 	db, err := sql.Open("pgx", freshDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := Up(ctx, db); err != nil {
+	t.Cleanup(func() { _ = db.Close() })
+	if err := Up(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
+	return db
+}
+
+// TestSchema checks the constraints the contract relies on, and that Down
+// undoes Up.
+func TestSchema(t *testing.T) {
+	ctx := context.Background()
+	db := migratedDatabase(t)
 	insert := `INSERT INTO analyses (id, owner_id, url, title, status, score, version, created_at, updated_at)
 		VALUES (gen_random_uuid(), gen_random_uuid(), 'https://x', 't', $1, $2, $3, now(), now())`
 	if _, err := db.ExecContext(ctx, insert, "pending", 0.5, 1); err != nil {

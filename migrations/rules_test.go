@@ -37,14 +37,7 @@ var notCheckedBySQL = map[string]bool{
 // lengths are all checked this way.
 func TestChecksAgreeWithFieldRules(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("pgx", freshDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := Up(ctx, db); err != nil {
-		t.Fatal(err)
-	}
+	db := migratedDatabase(t)
 	seen := map[string]bool{}
 	// probe inserts a valid row with column = value; rejected reports
 	// whether a constraint refused it (any other error fails the test).
