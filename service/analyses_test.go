@@ -14,7 +14,6 @@ import (
 	"github.com/analysis-cache/service/cache"
 	"github.com/analysis-cache/service/domain"
 	"github.com/analysis-cache/service/internal/testenv"
-	"github.com/analysis-cache/service/repository"
 )
 
 // analysesFixture is the Analyses service on the real repository (this
@@ -30,22 +29,10 @@ type analysesFixture struct {
 	lists   *recordingLists
 }
 
-var analysesMigrateOnce sync.Once
-
 func newAnalysesFixture(t *testing.T, rdb *redis.Client, opt cache.AsideOptions) *analysesFixture {
 	t.Helper()
 	env := testenv.Get(t)
-	ctx := context.Background()
-	pg, err := repository.Open(ctx, env.DatabaseURL, nil)
-	if err != nil {
-		t.Fatalf("open repository: %v", err)
-	}
-	t.Cleanup(func() { _ = pg.Close() })
-	var merr error
-	analysesMigrateOnce.Do(func() { merr = pg.Migrate(ctx) })
-	if merr != nil {
-		t.Fatalf("migrate: %v", merr)
-	}
+	pg := openRepo(t)
 	if rdb == nil {
 		opt, err := redis.ParseURL(env.RedisURL)
 		if err != nil {

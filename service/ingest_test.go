@@ -30,7 +30,7 @@ func newIngestOn(t *testing.T, maxPending int64) (*Ingest, cache.Backend, *repos
 	}
 	rdb := redis.NewClient(ropt)
 	t.Cleanup(func() { rdb.Close() })
-	repo := openIngestRepo(t)
+	repo := openRepo(t)
 	s, b := newIngestWith(t, rdb, repo, maxPending)
 	return s, b, repo
 }
@@ -51,21 +51,6 @@ func newIngestWith(t *testing.T, rdb redis.UniversalClient, repo domain.Analysis
 	wb := cache.NewWriteBehind(b, AnalysisResource, AnalysisBulkStore(repo), AnalysisEntities{},
 		cache.NewListInvalidation(b, AnalysisResource), cache.WriteBehindOptions{MaxPending: maxPending})
 	return NewIngest(wb), b
-}
-
-// openIngestRepo opens the package's database, migrated.
-func openIngestRepo(t *testing.T) *repository.Postgres {
-	t.Helper()
-	ctx := context.Background()
-	repo, err := repository.Open(ctx, testenv.Get(t).DatabaseURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { repo.Close() })
-	if err := repo.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return repo
 }
 
 func TestIngestAssignsIDsAndDefaults(t *testing.T) {
@@ -212,7 +197,7 @@ func TestIngestErrorsKeepTheContract(t *testing.T) {
 	}
 	rdb := redis.NewClient(ropt)
 	t.Cleanup(func() { rdb.Close() })
-	s, _ := newIngestWith(t, rdb, unreachableRepo{openIngestRepo(t)}, 1000)
+	s, _ := newIngestWith(t, rdb, unreachableRepo{openRepo(t)}, 1000)
 	if _, err := s.Ingest(ctx, []domain.Analysis{{OwnerID: uuid.New(), URL: "https://a.example", Title: "a"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +211,7 @@ func TestIngestErrorsKeepTheContract(t *testing.T) {
 
 	closed := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { closed.Close() })
-	down, _ := newIngestWith(t, closed, openIngestRepo(t), 1000)
+	down, _ := newIngestWith(t, closed, openRepo(t), 1000)
 	ids, err := down.Ingest(ctx, []domain.Analysis{{OwnerID: uuid.New(), URL: "https://a.example", Title: "a"}})
 	if ids != nil || domain.ErrorCode(err) != domain.EQUEUEUNAVAILABLE || domain.ErrorMessage(err) != "Write-behind queue unavailable" {
 		t.Fatalf("Ingest with Redis down = %v, %v; want EQUEUEUNAVAILABLE Write-behind queue unavailable", ids, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,25 +28,9 @@ type listsStack struct {
 	analyses *Analyses
 }
 
-var (
-	listsPGOnce sync.Once
-	listsPG     *repository.Postgres
-	listsPGErr  error
-)
-
 func newListsStack(tb testing.TB, rdb *redis.Client) *listsStack {
 	tb.Helper()
 	env := testenv.Get(tb)
-	listsPGOnce.Do(func() {
-		ctx := context.Background()
-		listsPG, listsPGErr = repository.Open(ctx, env.DatabaseURL, nil)
-		if listsPGErr == nil {
-			listsPGErr = listsPG.Migrate(ctx)
-		}
-	})
-	if listsPGErr != nil {
-		tb.Fatalf("postgres: %v", listsPGErr)
-	}
 	if rdb == nil {
 		opt, err := redis.ParseURL(env.RedisURL)
 		if err != nil {
@@ -66,7 +49,7 @@ func newListsStack(tb testing.TB, rdb *redis.Client) *listsStack {
 	}
 	metrics := cache.NewMetrics(nil, nil)
 	s := &listsStack{
-		pg: listsPG, metrics: metrics,
+		pg: openRepo(tb), metrics: metrics,
 		backend: cache.Backend{
 			Redis: rdb, Keys: cache.Keys{Prefix: env.RedisPrefix + "lists-" + hex.EncodeToString(suffix) + ":"},
 			Codec: codec, Metrics: metrics, Gate: &cache.Gate{},

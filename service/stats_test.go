@@ -34,8 +34,6 @@ func (r *statsRepo) Stats(ctx context.Context) (*domain.Stats, error) {
 	return r.AnalysisRepository.Stats(ctx)
 }
 
-var statsMigrateOnce sync.Once
-
 type statsFixture struct {
 	svc   *Stats
 	repo  *statsRepo
@@ -60,16 +58,7 @@ func newStatsFixture(t *testing.T) *statsFixture {
 	t.Helper()
 	env := testenv.Get(t)
 	ctx := context.Background()
-	pg, err := repository.Open(ctx, env.DatabaseURL, nil)
-	if err != nil {
-		t.Fatalf("open repository: %v", err)
-	}
-	t.Cleanup(func() { _ = pg.Close() })
-	var merr error
-	statsMigrateOnce.Do(func() { merr = pg.Migrate(ctx) })
-	if merr != nil {
-		t.Fatalf("migrate: %v", merr)
-	}
+	pg := openRepo(t)
 	opt, err := redis.ParseURL(env.RedisURL)
 	if err != nil {
 		t.Fatal(err)
