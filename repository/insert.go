@@ -47,27 +47,19 @@ func (p *Postgres) InsertMissing(ctx context.Context, items []domain.Analysis) (
 			return err
 		}
 		defer rows.Close()
-		owners := make(map[uuid.UUID]struct{})
 		for rows.Next() {
-			var id, owner uuid.UUID
+			var id uuid.UUID
 			// binary, not uuid's sql.Scanner
-			if err := rows.Scan((*[16]byte)(&id), (*[16]byte)(&owner), &change.ID); err != nil {
+			if err := rows.Scan((*[16]byte)(&id), &change.ID); err != nil {
 				return err
 			}
 			inserted = append(inserted, id)
-			if _, ok := owners[owner]; !ok {
-				owners[owner] = struct{}{}
-				change.OwnerIDs = append(change.OwnerIDs, owner)
-			}
 		}
 		return rows.Err()
 	})
 	if err != nil {
 		p.logStatementFailed(ctx, insertLoggedSQL, err)
 		return nil, domain.Change{}, translate(op, err)
-	}
-	if len(inserted) > 0 {
-		change.AnalysisIDs = inserted
 	}
 	return inserted, change, nil
 }

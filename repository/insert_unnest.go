@@ -40,7 +40,7 @@ func LogBatchCTE(resource, groupColumn, scopeParam string) string {
 // same statement. Every returned row carries the log row's id.
 var insertLoggedSQL = `WITH w AS (` + insertUnnestSQL + `, owner_id)` +
 	LogBatchCTE(domain.AnalysisKind, "owner_id", "$13") + `
-SELECT w.id, w.owner_id, (SELECT id FROM o) FROM w`
+SELECT w.id, (SELECT id FROM o) FROM w`
 
 // unnestColumns is a batch laid out column by column, the parameters of
 // insertUnnestSQL.

@@ -88,13 +88,14 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		changes := make([]domain.Change, n)
+		updated := make([]*domain.Analysis, n)
 		errs := make([]error, n)
 		for i := range n {
 			wg.Go(func() {
 				// Each patch sets a different field value: a lost update
 				// would drop one of the tags below.
 				tags := []string{fmt.Sprintf("t%d", i)}
-				_, changes[i], errs[i] = p.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptrTo(fmt.Sprintf("by %d", i)), Tags: &tags}, nil)
+				updated[i], changes[i], errs[i] = p.Update(ctx, a.ID, domain.AnalysisPatch{Title: ptrTo(fmt.Sprintf("by %d", i)), Tags: &tags}, nil)
 			})
 		}
 		wg.Wait()
@@ -103,10 +104,10 @@ func TestConcurrentUpdatesLoseNothing(t *testing.T) {
 			if errs[i] != nil {
 				t.Fatalf("patch %d: %v", i, errs[i])
 			}
-			if changes[i].ID == 0 || seen[changes[i].Version] {
-				t.Fatalf("patch %d: change %+v (versions must be distinct and logged)", i, changes[i])
+			if changes[i].ID == 0 || seen[updated[i].Version] {
+				t.Fatalf("patch %d: change %+v at version %d (versions must be distinct and logged)", i, changes[i], updated[i].Version)
 			}
-			seen[changes[i].Version] = true
+			seen[updated[i].Version] = true
 		}
 		final, err := p.Get(ctx, a.ID)
 		if err != nil {

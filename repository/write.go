@@ -99,7 +99,6 @@ func (p *Postgres) Create(ctx context.Context, a *domain.Analysis) (domain.Chang
 		return domain.Change{}, translate(op, err)
 	}
 	a.Version, a.CreatedAt, a.UpdatedAt, a.Tags = 1, t, t, tags
-	change.AnalysisIDs, change.OwnerIDs, change.Version = []uuid.UUID{a.ID}, []uuid.UUID{a.OwnerID}, 1
 	return change, nil
 }
 
@@ -148,9 +147,6 @@ func (p *Postgres) Update(ctx context.Context, id uuid.UUID, patch domain.Analys
 		p.logStatementFailed(ctx, updateSQL, err)
 		return nil, domain.Change{}, translate(op, err)
 	}
-	if change.ID != 0 {
-		change.AnalysisIDs, change.OwnerIDs, change.Version = []uuid.UUID{a.ID}, []uuid.UUID{a.OwnerID}, a.Version
-	}
 	return a, change, nil
 }
 
@@ -192,7 +188,6 @@ func (p *Postgres) Delete(ctx context.Context, id uuid.UUID, ifVersion *int64) (
 		p.logStatementFailed(ctx, deleteSQL, err)
 		return nil, domain.Change{}, translate(op, err)
 	}
-	change.AnalysisIDs, change.OwnerIDs, change.Version, change.Deleted = []uuid.UUID{a.ID}, []uuid.UUID{a.OwnerID}, a.Version, true
 	return a, change, nil
 }
 
